@@ -1,0 +1,1 @@
+"""Infrastructure: the topology, the CDK app built from it, and the local runtime built from it."""

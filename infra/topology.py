@@ -1,0 +1,215 @@
+"""The system's topology in plain Python: one source for the CDK stack and the local runtime.
+
+Nothing here imports CDK or boto3. Queues, tables, functions, routes, batch sizes, timeouts and
+the environment variable names functions read are declared once; `infra.cdk` turns them into
+CloudFormation and `infra.local` into moto resources and local event source mappings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
+
+Access = Literal["read", "write", "read_write"]
+
+SERVICE_NAME = "orders"
+METRICS_NAMESPACE = "AsyncOrders"
+API_BODY_LIMIT_BYTES = 64 * 1024  # enforced by the API function (413 above it)
+
+# Lambda's visibility-timeout advice: at least six times the consumer's timeout.
+VISIBILITY_TO_TIMEOUT_RATIO = 6
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str  # logical name; the local runtime uses it as the table name
+    partition_key: str
+    env_var: str  # the variable that carries the table name to functions
+    sort_key: str | None = None
+    ttl_attribute: str | None = None
+
+
+@dataclass(frozen=True)
+class Queue:
+    name: str
+    env_var: str  # the variable that carries the queue URL to functions
+    visibility_timeout_s: int
+    retention_s: int = 4 * 24 * 3600
+    max_receive_count: int = 5  # receives before redrive to the dead-letter queue
+    dlq_retention_s: int = 14 * 24 * 3600  # longer than the source queue's, the maximum
+
+    @property
+    def dlq_name(self) -> str:
+        return f"{self.name}-dlq"
+
+
+@dataclass(frozen=True)
+class EventSource:
+    """An SQS event source mapping, as Lambda's: batches with partial batch responses."""
+
+    queue: str
+    batch_size: int
+    max_batching_window_s: int = 0
+    max_concurrency: int = 2  # Lambda's MaximumConcurrency (2..1000)
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    handler: str  # module.attribute under functions/
+    description: str
+    timeout_s: int
+    memory_mb: int = 256
+    tables: dict[str, Access] = field(default_factory=dict)
+    sends_to: tuple[str, ...] = ()
+    event_source: EventSource | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # API Gateway resource path, e.g. /orders/{orderId}
+    function: str
+
+    def matches(self, path: str) -> dict[str, str] | None:
+        """Path parameters if `path` fits this route's template, else None."""
+        pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.path)
+        found = re.fullmatch(pattern, path)
+        return found.groupdict() if found else None
+
+
+_Named = TypeVar("_Named", Table, Queue, Function)
+
+
+@dataclass(frozen=True)
+class Topology:
+    tables: tuple[Table, ...]
+    queues: tuple[Queue, ...]
+    functions: tuple[Function, ...]
+    routes: tuple[Route, ...]
+
+    def table(self, name: str) -> Table:
+        return _by_name(self.tables, name)
+
+    def queue(self, name: str) -> Queue:
+        return _by_name(self.queues, name)
+
+    def function(self, name: str) -> Function:
+        return _by_name(self.functions, name)
+
+    def consumers(self) -> Iterator[tuple[Function, EventSource]]:
+        for function in self.functions:
+            if function.event_source is not None:
+                yield function, function.event_source
+
+    def api_function(self) -> Function:
+        (name,) = {route.function for route in self.routes}
+        return self.function(name)
+
+    def resource_paths(self) -> list[str]:
+        return sorted({route.path for route in self.routes})
+
+    def methods_for(self, path: str) -> list[str]:
+        return sorted(route.method for route in self.routes if route.path == path)
+
+    def environment_names(self, function: Function) -> dict[str, str]:
+        """Variable name -> logical resource name, for every resource the function uses."""
+        names = {self.table(t).env_var: t for t in function.tables}
+        names |= {self.queue(q).env_var: q for q in function.sends_to}
+        return names
+
+    def replace_queue(self, name: str, **changes: int) -> Topology:
+        """A copy with one queue changed: tests shrink visibility timeouts and receive counts."""
+        queues = tuple(
+            dataclasses.replace(q, **changes) if q.name == name else q for q in self.queues
+        )
+        return dataclasses.replace(self, queues=queues)
+
+    def replace_function(self, name: str, **changes: object) -> Topology:
+        functions = tuple(
+            dataclasses.replace(f, **changes) if f.name == name else f  # type: ignore[arg-type]
+            for f in self.functions
+        )
+        return dataclasses.replace(self, functions=functions)
+
+    def validate(self) -> list[str]:
+        """Problems with the topology; empty when it is sound."""
+        problems: list[str] = []
+        for function, source in self.consumers():
+            queue = self.queue(source.queue)
+            if queue.visibility_timeout_s < VISIBILITY_TO_TIMEOUT_RATIO * function.timeout_s:
+                problems.append(
+                    f"{queue.name}: visibility timeout {queue.visibility_timeout_s}s is under "
+                    f"{VISIBILITY_TO_TIMEOUT_RATIO} x {function.name}'s {function.timeout_s}s"
+                )
+            if not 2 <= source.max_concurrency <= 1000:
+                problems.append(f"{function.name}: maximum concurrency must be 2..1000")
+            if not 1 <= source.batch_size <= 10_000:
+                problems.append(f"{function.name}: batch size must be 1..10000")
+            if source.batch_size > 10 and source.max_batching_window_s < 1:
+                problems.append(f"{function.name}: batches over 10 need a batching window")
+        for function in self.functions:
+            for table in function.tables:
+                self.table(table)
+            for queue_name in function.sends_to:
+                self.queue(queue_name)
+        for queue in self.queues:
+            if queue.dlq_retention_s <= queue.retention_s:
+                problems.append(f"{queue.name}: DLQ retention must exceed the queue's")
+        return problems
+
+
+def _by_name(items: tuple[_Named, ...], name: str) -> _Named:
+    for item in items:
+        if item.name == name:
+            return item
+    raise KeyError(f"no {name!r} in the topology")
+
+
+PRODUCTS = Table(name="products", partition_key="sku", env_var="PRODUCTS_TABLE_NAME")
+ORDERS = Table(name="orders", partition_key="orderId", env_var="ORDERS_TABLE_NAME")
+
+ORDERS_QUEUE = Queue(name="orders", env_var="ORDERS_QUEUE_URL", visibility_timeout_s=180)
+
+ORDER_API = Function(
+    name="order-api",
+    handler="order_api.handler.lambda_handler",
+    description="REST API: validates requests, records orders and enqueues them (202).",
+    timeout_s=10,
+    tables={"products": "read", "orders": "read_write"},
+    sends_to=("orders",),
+)
+ORDER_WORKER = Function(
+    name="order-worker",
+    handler="order_worker.handler.lambda_handler",
+    description="Consumes the orders queue: prices, reserves stock and settles orders.",
+    timeout_s=30,
+    tables={"products": "read_write", "orders": "read_write"},
+    event_source=EventSource(queue="orders", batch_size=10, max_concurrency=5),
+)
+
+TOPOLOGY = Topology(
+    tables=(PRODUCTS, ORDERS),
+    queues=(ORDERS_QUEUE,),
+    functions=(ORDER_API, ORDER_WORKER),
+    routes=(
+        Route("GET", "/products", ORDER_API.name),
+        Route("GET", "/products/{sku}", ORDER_API.name),
+        Route("POST", "/orders", ORDER_API.name),
+        Route("GET", "/orders/{orderId}", ORDER_API.name),
+    ),
+)
+
+
+def common_environment(function: Function) -> dict[str, str]:
+    """Static variables every function gets, in the cloud and locally (resource names aside)."""
+    return {
+        "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+        "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+        "FUNCTION_NAME": function.name,
+    } | function.environment
