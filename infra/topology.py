@@ -11,7 +11,7 @@ import dataclasses
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 Access = Literal["read", "write", "read_write"]
 
@@ -122,17 +122,16 @@ class Topology:
         names |= {self.queue(q).env_var: q for q in function.sends_to}
         return names
 
-    def replace_queue(self, name: str, **changes: int) -> Topology:
+    def replace_queue(self, name: str, **changes: Any) -> Topology:
         """A copy with one queue changed: tests shrink visibility timeouts and receive counts."""
         queues = tuple(
             dataclasses.replace(q, **changes) if q.name == name else q for q in self.queues
         )
         return dataclasses.replace(self, queues=queues)
 
-    def replace_function(self, name: str, **changes: object) -> Topology:
+    def replace_function(self, name: str, **changes: Any) -> Topology:
         functions = tuple(
-            dataclasses.replace(f, **changes) if f.name == name else f  # type: ignore[arg-type]
-            for f in self.functions
+            dataclasses.replace(f, **changes) if f.name == name else f for f in self.functions
         )
         return dataclasses.replace(self, functions=functions)
 

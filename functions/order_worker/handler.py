@@ -1,0 +1,44 @@
+"""The order worker: settles each queued order; one failing record never fails its neighbours."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from orders import service
+from orders.models import OrderPlacedMessage
+from shared.observability import correlated, logger, metrics
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def record_handler(record: SQSRecord) -> None:
+    """Parse one record and settle its order. Raising fails this record alone."""
+    message = OrderPlacedMessage.model_validate_json(record.body)
+    with correlated(message.correlation_id):
+        logger.info(
+            "Settling order",
+            extra={"order_id": message.data.order_id, "receive_count": _receive_count(record)},
+        )
+        service.settle_order(message.data.order_id)
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return dict(
+        process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    )
+
+
+def _receive_count(record: SQSRecord) -> int:
+    return int(record.attributes.approximate_receive_count or 0)

@@ -1,0 +1,21 @@
+"""Named domain failures; the API maps each to one status code in exactly one place."""
+
+
+class DomainError(Exception):
+    pass
+
+
+class ProductNotFound(DomainError):
+    def __init__(self, sku: str) -> None:
+        super().__init__(f"no product with SKU {sku}")
+        self.sku = sku
+
+
+class OrderNotFound(DomainError):
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"no order {order_id}")
+        self.order_id = order_id
+
+
+class QueueUnavailable(DomainError):
+    """The order could not be durably enqueued; nothing was accepted."""

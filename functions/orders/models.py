@@ -1,0 +1,131 @@
+"""Models of the API bodies and queue messages: the single source of the JSON Schemas in events/."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl
+from pydantic.alias_generators import to_camel
+
+from shared.messages import Envelope
+
+MAX_ITEMS_PER_ORDER = 25  # a DynamoDB transaction holds 100 items: 25 SKUs + the order fit
+MAX_QUANTITY = 1000
+
+Sku = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{0,31}$", examples=["KB-001"])]
+CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
+
+
+class ApiModel(BaseModel):
+    """camelCase on the wire, snake_case in code; unknown fields are refused."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class OrderStatus(StrEnum):
+    ACCEPTED = "ACCEPTED"
+    CONFIRMED = "CONFIRMED"
+    REJECTED = "REJECTED"
+
+
+class Money(ApiModel):
+    amount: int = Field(ge=0, description="Integer minor units (cents for USD).")
+    currency: CurrencyCode
+
+
+class Product(ApiModel):
+    sku: Sku
+    name: str
+    unit_price: Money
+    available: int = Field(ge=0)
+
+
+class ProductList(ApiModel):
+    items: list[Product]
+
+
+class OrderLine(ApiModel):
+    sku: Sku
+    quantity: int = Field(ge=1, le=MAX_QUANTITY)
+
+
+def _distinct_skus(lines: list[OrderLine]) -> list[OrderLine]:
+    skus = [line.sku for line in lines]
+    if len(set(skus)) != len(skus):
+        raise ValueError("each SKU may appear once; sum the quantities instead")
+    return lines
+
+
+class PlaceOrder(ApiModel):
+    """Body of POST /orders. Prices are never taken from the client."""
+
+    customer_id: str = Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
+    items: Annotated[
+        list[OrderLine],
+        Field(min_length=1, max_length=MAX_ITEMS_PER_ORDER),
+        AfterValidator(_distinct_skus),
+    ]
+    callback_url: HttpUrl | None = Field(default=None, max_length=2048)
+
+
+class OrderLinks(ApiModel):
+    self: str
+
+
+class OrderAccepted(ApiModel):
+    """Body of the 202 answer to POST /orders."""
+
+    order_id: str
+    status: Literal[OrderStatus.ACCEPTED] = OrderStatus.ACCEPTED
+    links: OrderLinks
+
+
+class PricedLine(ApiModel):
+    sku: Sku
+    quantity: int
+    unit_price: Money | None = Field(default=None, description="Set once the order is priced.")
+
+
+class Order(ApiModel):
+    """Body of GET /orders/{orderId}."""
+
+    order_id: str
+    customer_id: str
+    status: OrderStatus
+    items: list[PricedLine]
+    total: Money | None = None
+    reason: str | None = Field(default=None, description="Why the order was rejected.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrderRef(ApiModel):
+    order_id: str = Field(min_length=1, max_length=64)
+
+
+class OrderPlacedMessage(Envelope[OrderRef]):
+    """On the orders queue: an accepted order waiting to be settled."""
+
+    type: Literal["order.placed"] = "order.placed"
+
+
+class ProblemField(ApiModel):
+    pointer: str = Field(description="JSON Pointer (RFC 6901) to the offending member.")
+    detail: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, the body of every error answer."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[ProblemField] | None = None

@@ -1,0 +1,135 @@
+"""Use cases of the order API and the order worker."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from orders import messaging, store
+from orders.errors import OrderNotFound, ProductNotFound, QueueUnavailable
+from orders.ids import uuid7
+from orders.models import (
+    Money,
+    Order,
+    OrderAccepted,
+    OrderLinks,
+    OrderPlacedMessage,
+    OrderRef,
+    OrderStatus,
+    PlaceOrder,
+    PricedLine,
+    Product,
+    ProductList,
+)
+from shared.messages import utc_now
+from shared.observability import logger, metrics
+
+
+def list_products() -> ProductList:
+    return ProductList(items=store.list_products())
+
+
+def get_product(sku: str) -> Product:
+    product = store.get_product(sku)
+    if product is None:
+        raise ProductNotFound(sku)
+    return product
+
+
+def get_order(order_id: str) -> Order:
+    order = store.get_order(order_id)
+    if order is None:
+        raise OrderNotFound(order_id)
+    return Order.model_validate(order.model_dump(include=set(Order.model_fields)))
+
+
+def place_order(request: PlaceOrder, correlation_id: str, base_path: str = "") -> OrderAccepted:
+    """Record the order, then enqueue it; 202 is earned only once the message is durable."""
+    now = utc_now()
+    order = store.StoredOrder(
+        order_id=uuid7(),
+        customer_id=request.customer_id,
+        status=OrderStatus.ACCEPTED,
+        items=[PricedLine(sku=line.sku, quantity=line.quantity) for line in request.items],
+        created_at=now,
+        updated_at=now,
+        correlation_id=correlation_id,
+        callback_url=str(request.callback_url) if request.callback_url else None,
+    )
+    store.insert_order(order)
+    message = OrderPlacedMessage(
+        id=order.order_id,
+        correlation_id=correlation_id,
+        occurred_at=now,
+        data=OrderRef(order_id=order.order_id),
+    )
+    try:
+        messaging.send_order_placed(message)
+    except QueueUnavailable:
+        logger.exception("Order not enqueued; removing it", extra={"order_id": order.order_id})
+        store.delete_accepted_order(order.order_id)
+        raise
+    logger.info("Order accepted", extra={"order_id": order.order_id})
+    metrics.add_metric(name="OrdersAccepted", unit="Count", value=1)
+    return OrderAccepted(
+        order_id=order.order_id, links=OrderLinks(self=f"{base_path}/orders/{order.order_id}")
+    )
+
+
+def settle_order(order_id: str) -> OrderStatus | None:
+    """Price the order from the catalog and reserve its stock, or reject it; at most once.
+
+    Returns the status this call settled the order in, or None when there was nothing to do
+    (already settled by an earlier delivery, or never accepted).
+    """
+    order = store.get_order(order_id)
+    if order is None:
+        logger.warning("Order not found; it was never accepted", extra={"order_id": order_id})
+        return None
+    if order.status is not OrderStatus.ACCEPTED:
+        logger.info("Order already settled", extra={"order_id": order_id})
+        return None
+
+    settled_at = utc_now().isoformat()
+    catalog = store.get_products(line.sku for line in order.items)
+    reason = _rejection_reason(order, catalog)
+    try:
+        if reason is None:
+            lines, total = _price(order, catalog)
+            try:
+                store.confirm_order(order_id, lines, total, settled_at)
+            except store.InsufficientStock as shortage:
+                reason = str(shortage)
+            else:
+                logger.info("Order confirmed", extra={"order_id": order_id, "total": total.amount})
+                metrics.add_metric(name="OrdersConfirmed", unit="Count", value=1)
+                return OrderStatus.CONFIRMED
+        store.reject_order(order_id, reason, settled_at)
+    except store.OrderAlreadySettled:
+        logger.info("Order settled concurrently by another delivery", extra={"order_id": order_id})
+        return None
+    logger.info("Order rejected", extra={"order_id": order_id, "reason": reason})
+    metrics.add_metric(name="OrdersRejected", unit="Count", value=1)
+    return OrderStatus.REJECTED
+
+
+def _rejection_reason(order: store.StoredOrder, catalog: dict[str, Product]) -> str | None:
+    """Why the catalog cannot fill the order as asked, before touching any stock."""
+    unknown = sorted(line.sku for line in order.items if line.sku not in catalog)
+    if unknown:
+        return f"unknown SKU: {', '.join(unknown)}"
+    currencies = Counter(catalog[line.sku].unit_price.currency for line in order.items)
+    if len(currencies) > 1:
+        return f"items are priced in different currencies: {', '.join(sorted(currencies))}"
+    return None
+
+
+def _price(order: store.StoredOrder, catalog: dict[str, Product]) -> tuple[list[PricedLine], Money]:
+    """Lines priced from the catalog (never from the client) and their total."""
+    prices = {line.sku: catalog[line.sku].unit_price for line in order.items}
+    lines = [
+        PricedLine(sku=line.sku, quantity=line.quantity, unit_price=prices[line.sku])
+        for line in order.items
+    ]
+    total = sum(line.quantity * prices[line.sku].amount for line in order.items)
+    currency = prices[order.items[0].sku].currency
+    return lines, Money(amount=total, currency=currency)

@@ -1,0 +1,1 @@
+"""Cross-cutting concerns of every function: observability, settings, AWS clients, messages."""

@@ -1,0 +1,40 @@
+"""Typed settings read from the environment once, failing with the name of what is missing."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+class SettingsError(RuntimeError):
+    pass
+
+
+class Settings(BaseModel):
+    """Every variable a function may need; each function reads only the ones it uses."""
+
+    model_config = ConfigDict(frozen=True)
+
+    products_table_name: str | None = None
+    orders_table_name: str | None = None
+    orders_queue_url: str | None = None
+    max_body_bytes: int = 64 * 1024
+
+    def require(self, name: str) -> str:
+        value = getattr(self, name)
+        if not value:
+            raise SettingsError(f"environment variable {name.upper()} is not set")
+        return str(value)
+
+
+@cache
+def get_settings() -> Settings:
+    fields = Settings.model_fields
+    present = {name: os.environ[name.upper()] for name in fields if name.upper() in os.environ}
+    try:
+        return Settings.model_validate(present)
+    except ValidationError as error:
+        names = ", ".join(str(e["loc"][0]).upper() for e in error.errors())
+        raise SettingsError(f"invalid environment variables: {names}") from error

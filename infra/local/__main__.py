@@ -1,0 +1,50 @@
+"""`make run`: the whole system on 127.0.0.1, backed by moto. Ctrl-C stops it.
+
+HOST and PORT override where the API listens (default 127.0.0.1:3000).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+from infra.local.runtime import LocalRuntime
+
+
+def main() -> None:
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = int(os.environ.get("PORT", "3000"))
+    runtime = LocalRuntime(host=host, port=port).start()
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    api = runtime.api_url
+    print(
+        f"""
+Async order API running locally (moto at {runtime.moto_url})
+  API            {api}
+  Queues         {", ".join(runtime.resources.queue_urls.values())}
+  Dead letters   {", ".join(runtime.resources.dlq_urls.values())}
+  Tables         {", ".join(runtime.resources.table_names.values())}
+
+Try:
+  curl -s {api}/products
+  curl -si -X POST {api}/orders -H 'Content-Type: application/json' \\
+       -d '{{"customerId": "c-42", "items": [{{"sku": "KB-001", "quantity": 2}}]}}'
+  curl -s {api}/orders/<orderId from the Location header>
+
+Ctrl-C to stop.
+""",
+        flush=True,
+    )
+    try:
+        stopping.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\nStopping...", flush=True)
+        runtime.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Create the topology's tables and queues on any boto3 endpoint (moto server or mock_aws)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from infra.topology import Function, Topology
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sqs import SQSClient
+
+SAMPLE_CATALOG = Path(__file__).with_name("sample_catalog.json")
+
+
+@dataclass
+class Resources:
+    """Physical names of what was created, by logical name."""
+
+    table_names: dict[str, str] = field(default_factory=dict)
+    queue_urls: dict[str, str] = field(default_factory=dict)
+    queue_arns: dict[str, str] = field(default_factory=dict)
+    dlq_urls: dict[str, str] = field(default_factory=dict)
+
+    def environment(self, topology: Topology, function: Function) -> dict[str, str]:
+        """The resource variables `function` reads, exactly as the CDK stack sets them."""
+        tables = {topology.table(t).env_var: self.table_names[t] for t in function.tables}
+        queues = {topology.queue(q).env_var: self.queue_urls[q] for q in function.sends_to}
+        return tables | queues
+
+
+def provision(topology: Topology, dynamodb: DynamoDBClient, sqs: SQSClient) -> Resources:
+    resources = Resources()
+    for table in topology.tables:
+        keys = [(table.partition_key, "HASH")] + (
+            [(table.sort_key, "RANGE")] if table.sort_key else []
+        )
+        dynamodb.create_table(
+            TableName=table.name,
+            BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": name, "KeyType": kind} for name, kind in keys],  # type: ignore[typeddict-item]
+            AttributeDefinitions=[
+                {"AttributeName": name, "AttributeType": "S"} for name, _ in keys
+            ],
+        )
+        if table.ttl_attribute:
+            dynamodb.update_time_to_live(
+                TableName=table.name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
+            )
+        resources.table_names[table.name] = table.name
+    for queue in topology.queues:
+        dlq_url = sqs.create_queue(
+            QueueName=queue.dlq_name,
+            Attributes={"MessageRetentionPeriod": str(queue.dlq_retention_s)},
+        )["QueueUrl"]
+        dlq_arn = _arn(sqs, dlq_url)
+        url = sqs.create_queue(
+            QueueName=queue.name,
+            Attributes={
+                "VisibilityTimeout": str(queue.visibility_timeout_s),
+                "MessageRetentionPeriod": str(queue.retention_s),
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receive_count}
+                ),
+            },
+        )["QueueUrl"]
+        resources.queue_urls[queue.name] = url
+        resources.queue_arns[queue.name] = _arn(sqs, url)
+        resources.dlq_urls[queue.name] = dlq_url
+    return resources
+
+
+def seed_catalog(dynamodb: DynamoDBClient, table_name: str, products: list[dict[str, Any]]) -> None:
+    """Write products in the item layout `orders.store` reads (a local test pins the two)."""
+    for product in products:
+        dynamodb.put_item(
+            TableName=table_name,
+            Item={
+                "sku": {"S": product["sku"]},
+                "name": {"S": product["name"]},
+                "priceAmount": {"N": str(product["unitPrice"]["amount"])},
+                "currency": {"S": product["unitPrice"]["currency"]},
+                "available": {"N": str(product["available"])},
+            },
+        )
+
+
+def sample_catalog() -> list[dict[str, Any]]:
+    products: list[dict[str, Any]] = json.loads(SAMPLE_CATALOG.read_text())
+    return products
+
+
+def _arn(sqs: SQSClient, url: str) -> str:
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    return attributes["Attributes"]["QueueArn"]

@@ -1,0 +1,232 @@
+"""The local runtime: a moto server, the topology's resources on it, and every function running
+behind a Lambda-like gateway or event source mapping. `make run` starts one; tests start their own.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+
+from infra.local.event_source import SqsEventSourceMapping
+from infra.local.gateway import ApiGateway, LocalRoute
+from infra.local.lambda_runtime import FunctionConfig, LocalFunction
+from infra.local.provision import Resources, provision, sample_catalog, seed_catalog
+from infra.topology import TOPOLOGY, Function, Topology, common_environment
+
+if TYPE_CHECKING:
+    pass
+
+CODE_DIR = Path(__file__).resolve().parents[2] / "functions"
+REGION = "us-east-1"
+API_CONCURRENCY = 8  # execution environments the local API may scale to
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+class LocalRuntime:
+    def __init__(
+        self,
+        topology: Topology = TOPOLOGY,
+        host: str = "127.0.0.1",
+        port: int = 3000,
+        *,
+        echo_logs: bool = True,
+        function_environment: dict[str, dict[str, str]] | None = None,
+        seed: bool = True,
+    ) -> None:
+        problems = topology.validate()
+        if problems:
+            raise ValueError("; ".join(problems))
+        self.topology = topology
+        self.host, self.port = host, port
+        self.echo_logs = echo_logs
+        self.seed = seed
+        self.function_environment = function_environment or {}
+        self.logs: collections.deque[tuple[str, str]] = collections.deque(maxlen=50_000)
+        self.local_routes: dict[str, LocalRoute] = {}
+        self.functions: dict[str, LocalFunction] = {}
+        self.mappings: list[SqsEventSourceMapping] = []
+        self.resources = Resources()
+        self._moto: subprocess.Popen[bytes] | None = None
+        self._gateway: ApiGateway | None = None
+        self._print_lock = threading.Lock()
+
+    # Lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> LocalRuntime:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        self.moto_url = self._start_moto()
+        self.dynamodb, self.sqs = self.client("dynamodb"), self.client("sqs")
+        self.resources = provision(self.topology, self.dynamodb, self.sqs)
+        if self.seed:
+            seed_catalog(self.dynamodb, self.resources.table_names["products"], sample_catalog())
+        for function in self.topology.functions:
+            self.functions[function.name] = LocalFunction(self._config(function), self._log_line)
+        for function, source in self.topology.consumers():
+            mapping = SqsEventSourceMapping(
+                self.functions[function.name],
+                source,
+                self.client("sqs"),
+                self.resources.queue_urls[source.queue],
+                self.resources.queue_arns[source.queue],
+                REGION,
+                log=self._runtime_log(function.name),
+            )
+            mapping.start()
+            self.mappings.append(mapping)
+        api = self.functions[self.topology.api_function().name]
+        self._gateway = ApiGateway(self.topology, api, self.host, self.port, self.local_routes)
+        self._gateway.start()
+
+    def stop(self) -> None:
+        for mapping in self.mappings:
+            mapping.stop()
+        if self._gateway is not None:
+            self._gateway.stop()
+        for function in self.functions.values():
+            function.close()
+        if self._moto is not None:
+            self._moto.terminate()
+            self._moto.wait(timeout=10)
+
+    def __enter__(self) -> LocalRuntime:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    # What tests and the CLI read -----------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        assert self._gateway is not None, "not started"
+        return self._gateway.url
+
+    def client(self, service: str) -> Any:
+        return boto3.client(  # type: ignore[call-overload]
+            service, endpoint_url=self.moto_url, region_name=REGION, **CREDENTIALS
+        )
+
+    def environment(self, function: Function) -> dict[str, str]:
+        """Exactly what the function's process sees besides Lambda's own variables."""
+        return (
+            common_environment(function)
+            | self.resources.environment(self.topology, function)
+            | {
+                "AWS_ENDPOINT_URL": self.moto_url,
+                "AWS_REGION": REGION,
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
+                "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
+                # Metrics would print an EMF blob per invocation; CloudWatch reads them on AWS.
+                "POWERTOOLS_METRICS_DISABLED": "true",
+            }
+            | self.function_environment.get(function.name, {})
+        )
+
+    def wait_until_idle(self, timeout_s: float = 30.0, settle_s: float = 0.3) -> None:
+        """Block until every consumer queue is empty (nothing visible or in flight) and stays so."""
+        deadline = time.monotonic() + timeout_s
+        quiet_since: float | None = None
+        while time.monotonic() < deadline:
+            if self._idle():
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since >= settle_s:
+                    return
+            else:
+                quiet_since = None
+            time.sleep(0.05)
+        raise TimeoutError(f"queues still busy after {timeout_s}s")
+
+    def queue_depth(self, queue_url: str) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        )
+
+    def log_lines(self, function: str | None = None) -> list[str]:
+        return [line for name, line in list(self.logs) if function in (None, name)]
+
+    # Internals -----------------------------------------------------------------------------
+
+    def _idle(self) -> bool:
+        if any(mapping.busy for mapping in self.mappings):
+            return False
+        return all(
+            self.queue_depth(self.resources.queue_urls[source.queue]) == 0
+            for _, source in self.topology.consumers()
+        )
+
+    def _config(self, function: Function) -> FunctionConfig:
+        concurrency = (
+            function.event_source.max_concurrency if function.event_source else API_CONCURRENCY
+        )
+        return FunctionConfig(
+            name=function.name,
+            handler=function.handler,
+            code_dir=CODE_DIR,
+            timeout_s=function.timeout_s,
+            memory_mb=function.memory_mb,
+            environment=self.environment(function),
+            concurrency=concurrency,
+        )
+
+    def _start_moto(self) -> str:
+        port = _free_port(self.host)
+        self._moto = subprocess.Popen(  # noqa: S603 - our interpreter, fixed arguments
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self._moto.poll() is not None:
+                raise RuntimeError("the moto server exited at start")
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=1).close()  # noqa: S310
+                return url
+            time.sleep(0.05)
+        raise RuntimeError("the moto server did not start within 20 s")
+
+    def _log_line(self, function: str, line: str) -> None:
+        self.logs.append((function, line))
+        if self.echo_logs:
+            with self._print_lock:
+                print(f"[{function}] {line}", flush=True)
+
+    def _runtime_log(self, function: str) -> Callable[[str], None]:
+        return lambda message: self._log_line(function, f"(event source mapping) {message}")
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running(**options: Any) -> Iterator[LocalRuntime]:
+    runtime = LocalRuntime(**options)
+    with runtime:
+        yield runtime
