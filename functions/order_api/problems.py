@@ -49,7 +49,7 @@ class HttpProblem(Exception):
 
 def parse_json_body(event: APIGatewayProxyEvent, model: type[Model], max_bytes: int) -> Model:
     """The request body as `model`, or an HttpProblem: 415, 413, 400 or 422, in that order."""
-    content_type = (event.get_header_value("content-type", "") or "").split(";")[0].strip()
+    content_type = (event.headers.get("content-type") or "").split(";")[0].strip()
     if content_type.lower() != "application/json":
         raise HttpProblem(
             415,

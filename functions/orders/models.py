@@ -98,7 +98,9 @@ class Order(ApiModel):
     status: OrderStatus
     items: list[PricedLine]
     total: Money | None = None
-    reason: str | None = Field(default=None, description="Why the order was rejected.")
+    reason: str | None = Field(
+        default=None, description="Why the order was rejected.", exclude_if=lambda v: v is None
+    )
     created_at: datetime
     updated_at: datetime
 

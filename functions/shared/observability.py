@@ -6,6 +6,7 @@ still records each invocation and its AWS calls at the service level.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -13,6 +14,9 @@ from aws_lambda_powertools import Logger, Metrics
 
 logger = Logger()
 metrics = Metrics()
+
+# A read-only request publishes no metric; that is expected, not worth a warning per call.
+warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
 
 CORRELATION_ID_HEADER = "X-Correlation-Id"
 

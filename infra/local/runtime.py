@@ -43,8 +43,9 @@ class LocalRuntime:
         echo_logs: bool = True,
         function_environment: dict[str, dict[str, str]] | None = None,
         seed: bool = True,
+        timeout_advice: bool = True,
     ) -> None:
-        problems = topology.validate()
+        problems = topology.validate(timeout_advice)
         if problems:
             raise ValueError("; ".join(problems))
         self.topology = topology
@@ -194,7 +195,8 @@ class LocalRuntime:
     def _start_moto(self) -> str:
         port = _free_port(self.host)
         self._moto = subprocess.Popen(  # noqa: S603 - our interpreter, fixed arguments
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            [sys.executable, "-m", "infra.local.moto_server", "127.0.0.1", str(port)],
+            cwd=CODE_DIR.parent,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

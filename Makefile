@@ -1,0 +1,63 @@
+# The README's commands. Each installs what it needs from the lock files, from scratch if need be:
+# only python3 (3.11+), node and npm are assumed.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export UV_NO_PROGRESS := 1
+
+.PHONY: run test lint typecheck pytest synth deploy contracts lock clean
+
+run: $(VENV)/.run-deps ## serve the API on 127.0.0.1:3000 (HOST, PORT override) backed by moto
+	$(BIN)/python -m infra.local
+
+test: lint typecheck pytest ## everything CI runs, offline once dependencies are installed
+
+lint: $(VENV)/.dev-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.dev-deps
+	$(BIN)/mypy
+
+pytest: $(VENV)/.dev-deps node_modules/.installed
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+synth: $(VENV)/.dev-deps node_modules/.installed ## CloudFormation into cdk.out/, offline
+	npx cdk synth -q
+
+deploy: $(VENV)/.dev-deps node_modules/.installed ## needs AWS credentials
+	npx cdk deploy
+
+contracts: $(VENV)/.dev-deps ## regenerate events/schemas from the models
+	$(BIN)/python -m infra.contracts
+
+lock: $(BIN)/uv ## re-resolve requirements/*.lock from pyproject.toml
+	$(BIN)/uv pip compile pyproject.toml --extra local --universal --python-version 3.11 \
+		--generate-hashes -q -o requirements/run.lock
+	$(BIN)/uv pip compile pyproject.toml --extra local --extra dev --universal \
+		--python-version 3.11 --generate-hashes -c requirements/run.lock -q -o requirements/dev.lock
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .mypy_cache .ruff_cache .pytest_cache
+
+$(BIN)/uv:
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Python 3.11+ is required (found $$($(PYTHON) --version))"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.run-deps: requirements/run.lock | $(BIN)/uv
+	$(BIN)/uv pip install -q --python $(BIN)/python --require-hashes -r requirements/run.lock
+	touch $@
+
+$(VENV)/.dev-deps: requirements/dev.lock | $(BIN)/uv
+	$(BIN)/uv pip install -q --python $(BIN)/python --require-hashes -r requirements/dev.lock
+	touch $(VENV)/.run-deps $@
+
+node_modules/.installed: package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@

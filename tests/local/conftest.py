@@ -1,0 +1,93 @@
+"""End to end over real HTTP against the local runtime (moto server, processes, pollers)."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from infra.local.runtime import LocalRuntime
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+class Http:
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> Reply:
+        data = (
+            body if isinstance(body, bytes) else None if body is None else json.dumps(body).encode()
+        )
+        all_headers = {"Content-Type": "application/json"} if data is not None else {}
+        request = urllib.request.Request(  # noqa: S310 - loopback only
+            self.base_url + path, data=data, method=method, headers=all_headers | (headers or {})
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                return _reply(response.status, response.headers, response.read())
+        except urllib.error.HTTPError as error:
+            return _reply(error.code, error.headers, error.read())
+
+    def get(self, path: str) -> Reply:
+        return self.request("GET", path)
+
+    def post(self, path: str, body: Any, headers: dict[str, str] | None = None) -> Reply:
+        return self.request("POST", path, body, headers)
+
+    def place(self, *items: tuple[str, int], customer: str = "c-1") -> str:
+        reply = self.post(
+            "/orders",
+            {"customerId": customer, "items": [{"sku": s, "quantity": q} for s, q in items]},
+        )
+        assert reply.status == 202, reply.body
+        return str(reply.body["orderId"])
+
+    def wait_for(self, order_id: str, timeout_s: float = 20) -> dict[str, Any]:
+        """Poll the status link until the order leaves ACCEPTED, as a client would."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            order = self.get(f"/orders/{order_id}").body
+            if order["status"] != "ACCEPTED":
+                return dict(order)
+            time.sleep(0.1)
+        raise TimeoutError(f"order {order_id} still ACCEPTED after {timeout_s}s")
+
+
+def _reply(status: int, headers: Any, raw: bytes) -> Reply:
+    return Reply(status, dict(headers.items()), json.loads(raw) if raw else None)
+
+
+def wait_until(
+    condition: Callable[[], bool], timeout_s: float = 20, what: str = "condition"
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"{what} not met after {timeout_s}s")
+
+
+@pytest.fixture(scope="module")
+def runtime() -> Iterator[LocalRuntime]:
+    with LocalRuntime(port=0, echo_logs=False) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def http(runtime: LocalRuntime) -> Http:
+    return Http(runtime.api_url)
