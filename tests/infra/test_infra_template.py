@@ -1,0 +1,459 @@
+"""The synthesized template declares exactly what the topology declares."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+from cfnlint.api import lint  # type: ignore[import-untyped]
+
+from infra.cdk.api import (
+    GATEWAY_RESPONSE_STATUS,
+    PROBLEM_JSON,
+    PROBLEM_TYPE_PREFIX,
+    STAGE_NAME,
+    THROTTLING_BURST_LIMIT,
+    THROTTLING_RATE_LIMIT,
+)
+from infra.cdk.app import STACK_NAME, build
+from infra.cdk.functions import POWERTOOLS_LAYER_PARAMETER
+from infra.cdk.naming import construct_id
+from infra.cdk.stack import AsyncOrdersStack, removal_policy_from_context
+from infra.topology import TOPOLOGY, Function, common_environment
+
+pytestmark = pytest.mark.infra
+
+REPO = Path(__file__).resolve().parents[2]
+CDK_CONTEXT = json.loads((REPO / "cdk.json").read_text())["context"]
+READ_ACTIONS = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan"}
+WRITE_ACTIONS = {
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+}
+CAN_READ_WRITE = {
+    None: (False, False),
+    "read": (True, False),
+    "write": (False, True),
+    "read_write": (True, True),
+}
+
+Json = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def template() -> Json:
+    """The stack as `cdk synth` sees it (same context as cdk.json), synthesized once."""
+    stack = build(cdk.App(context=CDK_CONTEXT))
+    return dict(Template.from_stack(stack).to_json())
+
+
+@pytest.fixture(scope="module")
+def resources(template: Json) -> Json:
+    return template["Resources"]  # type: ignore[no-any-return]
+
+
+# --- helpers: find resources by what the topology says, not by generated ids -------------
+
+
+def of_type(resources: Json, type_: str) -> dict[str, Json]:
+    return {id_: r for id_, r in resources.items() if r["Type"] == type_}
+
+
+def output_ref(template: Json, output: str) -> str:
+    """Logical id of the resource an output points at (`{"Ref": id}`)."""
+    return template["Outputs"][output]["Value"]["Ref"]  # type: ignore[no-any-return]
+
+
+def queue_id(template: Json, name: str) -> str:
+    return output_ref(template, f"{construct_id(name)}QueueUrl")
+
+
+def dlq_id(template: Json, name: str) -> str:
+    return output_ref(template, f"{construct_id(name)}DlqUrl")
+
+
+def table_id(template: Json, name: str) -> str:
+    return output_ref(template, f"{construct_id(name)}TableName")
+
+
+def function_id(resources: Json, spec: Function) -> str:
+    """The function whose FUNCTION_NAME (from common_environment) is the topology name."""
+    (found,) = [
+        id_
+        for id_, r in of_type(resources, "AWS::Lambda::Function").items()
+        if r["Properties"]["Environment"]["Variables"].get("FUNCTION_NAME") == spec.name
+    ]
+    return found
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def allowed(resources: Json, spec: Function) -> Iterator[tuple[str, Any]]:
+    """(action, resource) pairs the function's role is allowed."""
+    role = resources[function_id(resources, spec)]["Properties"]["Role"]["Fn::GetAtt"][0]
+    for policy in of_type(resources, "AWS::IAM::Policy").values():
+        if {"Ref": role} not in policy["Properties"]["Roles"]:
+            continue
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Allow":
+                for action in as_list(statement["Action"]):
+                    for resource in as_list(statement["Resource"]):
+                        yield action, resource
+
+
+def actions_on(resources: Json, spec: Function, logical_id: str) -> set[str]:
+    arn = {"Fn::GetAtt": [logical_id, "Arn"]}
+    return {action for action, resource in allowed(resources, spec) if resource == arn}
+
+
+def resource_path(resources: Json, resource_id: Any) -> str:
+    """`/orders/{orderId}` for a method's ResourceId, following ParentId up to the root."""
+    parts: list[str] = []
+    while "Ref" in resource_id:
+        properties = resources[resource_id["Ref"]]["Properties"]
+        parts.insert(0, properties["PathPart"])
+        resource_id = properties["ParentId"]
+    assert resource_id["Fn::GetAtt"][1] == "RootResourceId"
+    return "/" + "/".join(parts)
+
+
+# --- messaging ------------------------------------------------------------------------------
+
+
+def test_every_queue_redrives_to_its_dead_letter_queue_with_topology_limits(
+    template: Json, resources: Json
+) -> None:
+    for spec in TOPOLOGY.queues:
+        queue = resources[queue_id(template, spec.name)]["Properties"]
+        dlq = resources[dlq_id(template, spec.name)]["Properties"]
+
+        assert queue["VisibilityTimeout"] == spec.visibility_timeout_s
+        assert queue["MessageRetentionPeriod"] == spec.retention_s
+        assert queue["RedrivePolicy"] == {
+            "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id(template, spec.name), "Arn"]},
+            "maxReceiveCount": spec.max_receive_count,
+        }
+        assert dlq["MessageRetentionPeriod"] == spec.dlq_retention_s
+        assert "RedrivePolicy" not in dlq
+        assert queue["SqsManagedSseEnabled"] is dlq["SqsManagedSseEnabled"] is True
+    assert len(of_type(resources, "AWS::SQS::Queue")) == 2 * len(TOPOLOGY.queues)
+
+
+def test_every_queue_and_dead_letter_queue_refuses_requests_without_tls(
+    template: Json, resources: Json
+) -> None:
+    denied_without_tls = set()
+    for policy in of_type(resources, "AWS::SQS::QueuePolicy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Deny" and statement.get("Condition") == {
+                "Bool": {"aws:SecureTransport": "false"}
+            }:
+                denied_without_tls |= {q["Ref"] for q in policy["Properties"]["Queues"]}
+
+    expected = {queue_id(template, q.name) for q in TOPOLOGY.queues}
+    expected |= {dlq_id(template, q.name) for q in TOPOLOGY.queues}
+    assert denied_without_tls == expected
+
+
+def test_every_consumer_reads_its_queue_in_batches_with_partial_failures(
+    template: Json, resources: Json
+) -> None:
+    mappings = of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+    consumers = list(TOPOLOGY.consumers())
+    assert len(mappings) == len(consumers)
+    for function, source in consumers:
+        (mapping,) = [
+            m["Properties"]
+            for m in mappings
+            if m["Properties"]["FunctionName"] == {"Ref": function_id(resources, function)}
+        ]
+        assert mapping["EventSourceArn"] == {
+            "Fn::GetAtt": [queue_id(template, source.queue), "Arn"]
+        }
+        assert mapping["BatchSize"] == source.batch_size
+        assert mapping.get("MaximumBatchingWindowInSeconds", 0) == source.max_batching_window_s
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert mapping["ScalingConfig"] == {"MaximumConcurrency": source.max_concurrency}
+
+
+# --- functions ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", TOPOLOGY.functions, ids=lambda f: f.name)
+def test_function_is_configured_from_the_topology(
+    spec: Function, template: Json, resources: Json
+) -> None:
+    function = resources[function_id(resources, spec)]["Properties"]
+
+    assert function["Handler"] == spec.handler
+    assert function["Description"] == spec.description
+    assert function["Timeout"] == spec.timeout_s
+    assert function["MemorySize"] == spec.memory_mb
+    assert function["Runtime"] == "python3.14"
+    assert function["Architectures"] == ["arm64"]
+    assert function["TracingConfig"] == {"Mode": "Active"}
+    (layer,) = function["Layers"]
+    assert template["Parameters"][layer["Ref"]]["Default"] == POWERTOOLS_LAYER_PARAMETER
+
+
+@pytest.mark.parametrize("spec", TOPOLOGY.functions, ids=lambda f: f.name)
+def test_function_environment_is_exactly_what_the_topology_names(
+    spec: Function, template: Json, resources: Json
+) -> None:
+    variables = resources[function_id(resources, spec)]["Properties"]["Environment"]["Variables"]
+    names = TOPOLOGY.environment_names(spec)
+    assert set(variables) == set(common_environment(spec)) | set(names)
+
+    for variable, value in common_environment(spec).items():
+        assert variables[variable] == value
+    for table in TOPOLOGY.tables:
+        if table.env_var in names:
+            assert variables[table.env_var] == {"Ref": table_id(template, table.name)}
+    for queue in TOPOLOGY.queues:
+        if queue.env_var in names:
+            assert variables[queue.env_var] == {"Ref": queue_id(template, queue.name)}
+
+
+def test_every_function_logs_to_its_own_group_with_a_retention(resources: Json) -> None:
+    groups = [
+        resources[function_id(resources, spec)]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        for spec in TOPOLOGY.functions
+    ]
+    assert len(set(groups)) == len(TOPOLOGY.functions)
+    for group in groups:
+        assert resources[group]["Properties"]["RetentionInDays"] == 30
+
+
+# --- least privilege ------------------------------------------------------------------------
+
+
+def test_no_policy_allows_every_action_of_a_service(resources: Json) -> None:
+    statements = [
+        s
+        for policy in of_type(resources, "AWS::IAM::Policy").values()
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    statements += [
+        s
+        for role in of_type(resources, "AWS::IAM::Role").values()
+        for policy in role["Properties"].get("Policies", [])
+        for s in policy["PolicyDocument"]["Statement"]
+    ]
+    assert statements
+    wildcards = [
+        action
+        for s in statements
+        if s["Effect"] == "Allow"
+        for action in as_list(s["Action"])
+        if action == "*" or action.endswith(":*")
+    ]
+    assert wildcards == []
+
+
+@pytest.mark.parametrize("spec", TOPOLOGY.functions, ids=lambda f: f.name)
+def test_table_access_is_exactly_the_declared_access(
+    spec: Function, template: Json, resources: Json
+) -> None:
+    for table in TOPOLOGY.tables:
+        actions = actions_on(resources, spec, table_id(template, table.name))
+        access = spec.tables.get(table.name)
+        reads, writes = CAN_READ_WRITE[access]
+
+        assert bool(actions & READ_ACTIONS) == reads, f"{spec.name} reads {table.name}"
+        assert bool(actions & WRITE_ACTIONS) == writes, f"{spec.name} writes {table.name}"
+        if access is None:
+            assert actions == set()
+
+
+@pytest.mark.parametrize("spec", TOPOLOGY.functions, ids=lambda f: f.name)
+def test_only_declared_senders_can_send_to_a_queue(
+    spec: Function, template: Json, resources: Json
+) -> None:
+    for queue in TOPOLOGY.queues:
+        sends = "sqs:SendMessage" in actions_on(resources, spec, queue_id(template, queue.name))
+        assert sends == (queue.name in spec.sends_to), f"{spec.name} -> {queue.name}"
+        assert "sqs:SendMessage" not in actions_on(resources, spec, dlq_id(template, queue.name))
+
+
+def test_the_api_function_can_enqueue_orders_and_the_worker_cannot(
+    template: Json, resources: Json
+) -> None:
+    orders_queue = queue_id(template, "orders")
+    api = TOPOLOGY.function("order-api")
+    worker = TOPOLOGY.function("order-worker")
+
+    assert "sqs:SendMessage" in actions_on(resources, api, orders_queue)
+    assert "sqs:SendMessage" not in actions_on(resources, worker, orders_queue)
+    assert "sqs:ReceiveMessage" in actions_on(resources, worker, orders_queue)
+
+
+# --- storage --------------------------------------------------------------------------------
+
+
+def test_tables_are_on_demand_with_topology_keys_and_point_in_time_recovery(
+    template: Json, resources: Json
+) -> None:
+    for spec in TOPOLOGY.tables:
+        table = resources[table_id(template, spec.name)]
+        properties = table["Properties"]
+        keys = [{"AttributeName": spec.partition_key, "KeyType": "HASH"}]
+        if spec.sort_key:
+            keys.append({"AttributeName": spec.sort_key, "KeyType": "RANGE"})
+
+        assert properties["BillingMode"] == "PAY_PER_REQUEST"
+        assert properties["KeySchema"] == keys
+        assert properties["PointInTimeRecoverySpecification"] == {
+            "PointInTimeRecoveryEnabled": True
+        }
+        assert properties["SSESpecification"] == {"SSEEnabled": True}
+        if spec.ttl_attribute:
+            assert properties["TimeToLiveSpecification"] == {
+                "AttributeName": spec.ttl_attribute,
+                "Enabled": True,
+            }
+        else:
+            assert "TimeToLiveSpecification" not in properties
+        assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
+    assert len(of_type(resources, "AWS::DynamoDB::Table")) == len(TOPOLOGY.tables)
+
+
+def test_removal_policy_is_retain_unless_the_context_asks_to_destroy() -> None:
+    assert removal_policy_from_context(cdk.App()) == cdk.RemovalPolicy.RETAIN
+    destroy = cdk.App(context={"removalPolicy": "destroy"})
+    assert removal_policy_from_context(destroy) == cdk.RemovalPolicy.DESTROY
+    with pytest.raises(ValueError, match="removalPolicy"):
+        removal_policy_from_context(cdk.App(context={"removalPolicy": "delete"}))
+
+
+def test_an_unsound_topology_is_refused_before_anything_is_built() -> None:
+    too_short = TOPOLOGY.replace_queue("orders", visibility_timeout_s=1)
+
+    with pytest.raises(ValueError, match="visibility timeout"):
+        AsyncOrdersStack(cdk.App(), STACK_NAME, topology=too_short)
+
+
+# --- API ------------------------------------------------------------------------------------
+
+
+def test_every_route_and_a_catch_all_per_resource_reach_the_api_function(
+    resources: Json,
+) -> None:
+    api_function = function_id(resources, TOPOLOGY.api_function())
+    methods = set()
+    for method in of_type(resources, "AWS::ApiGateway::Method").values():
+        properties = method["Properties"]
+        integration = properties["Integration"]
+        assert integration["Type"] == "AWS_PROXY"
+        assert {"Fn::GetAtt": [api_function, "Arn"]} in integration["Uri"]["Fn::Join"][1]
+        methods.add((resource_path(resources, properties["ResourceId"]), properties["HttpMethod"]))
+
+    routes = {(route.path, route.method) for route in TOPOLOGY.routes}
+    resources_and_parents = {
+        "/" + "/".join(path.strip("/").split("/")[:end])
+        for path in TOPOLOGY.resource_paths()
+        for end in range(1, path.count("/") + 1)
+    }
+    catch_alls = {(path, "ANY") for path in {"/", "/{proxy+}", *resources_and_parents}}
+    assert methods == routes | catch_alls
+
+
+def test_the_api_function_has_one_invoke_permission_for_the_whole_api(
+    resources: Json,
+) -> None:
+    (permission,) = of_type(resources, "AWS::Lambda::Permission").values()
+    properties = permission["Properties"]
+
+    assert properties["Principal"] == "apigateway.amazonaws.com"
+    assert properties["FunctionName"] == {
+        "Fn::GetAtt": [function_id(resources, TOPOLOGY.api_function()), "Arn"]
+    }
+    assert properties["SourceArn"]["Fn::Join"][1][-1] == "/*/*/*"
+
+
+def test_stage_logs_traces_and_throttles(resources: Json) -> None:
+    (stage,) = of_type(resources, "AWS::ApiGateway::Stage").values()
+    properties = stage["Properties"]
+
+    assert properties["StageName"] == STAGE_NAME
+    assert properties["TracingEnabled"] is True
+    assert properties["MethodSettings"] == [
+        {
+            "HttpMethod": "*",
+            "ResourcePath": "/*",
+            "LoggingLevel": "INFO",
+            "DataTraceEnabled": False,
+            "MetricsEnabled": True,
+            "ThrottlingRateLimit": THROTTLING_RATE_LIMIT,
+            "ThrottlingBurstLimit": THROTTLING_BURST_LIMIT,
+        }
+    ]
+    access_log = properties["AccessLogSetting"]
+    assert json.loads(access_log["Format"])["requestId"] == "$context.requestId"
+    destination = [
+        part["Ref"] for part in access_log["DestinationArn"]["Fn::Join"][1] if "Ref" in part
+    ]
+    log_groups = of_type(resources, "AWS::Logs::LogGroup")
+    (group,) = [ref for ref in destination if ref in log_groups]
+    assert log_groups[group]["Properties"]["RetentionInDays"] == 30
+    # Execution logging needs the account's API Gateway CloudWatch role.
+    assert len(of_type(resources, "AWS::ApiGateway::Account")) == 1
+
+
+def test_gateway_errors_are_problem_details(resources: Json) -> None:
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in of_type(resources, "AWS::ApiGateway::GatewayResponse").values()
+    }
+    expected = {"DEFAULT_4XX", "DEFAULT_5XX"} | {t.response_type for t in GATEWAY_RESPONSE_STATUS}
+    assert set(responses) == expected
+
+    for response_type, response in responses.items():
+        assert response["ResponseParameters"] == {
+            "gatewayresponse.header.Content-Type": f"'{PROBLEM_JSON}'"
+        }
+        for body in response["ResponseTemplates"].values():
+            # Given the values API Gateway substitutes (messageString comes quoted)
+            rendered = (
+                body.replace("$context.error.responseType", response_type)
+                .replace("$context.error.messageString", '"Too Many Requests"')
+                .replace("$context.requestId", "c0ffee")
+            )
+            # Then the body is a problem document whose status matches the answer's
+            problem = json.loads(rendered)
+            assert problem["type"] == PROBLEM_TYPE_PREFIX + response_type
+            assert problem["title"] == "Too Many Requests"
+            assert not re.search(r"\$context", rendered)
+            if "StatusCode" in response:
+                assert problem["status"] == int(response["StatusCode"])
+            else:
+                assert "status" not in problem
+
+
+def test_outputs_name_the_url_every_queue_and_every_table(template: Json) -> None:
+    expected = {"ApiUrl"}
+    expected |= {
+        f"{construct_id(q.name)}{kind}" for q in TOPOLOGY.queues for kind in ("QueueUrl", "DlqUrl")
+    }
+    expected |= {f"{construct_id(t.name)}TableName" for t in TOPOLOGY.tables}
+
+    assert set(template["Outputs"]) == expected
+
+
+# --- the template as CloudFormation sees it -------------------------------------------------
+
+
+def test_cfn_lint_finds_no_errors(template: Json) -> None:
+    matches = lint(json.dumps(template))
+
+    errors = [f"{m.rule.id} {m.message}" for m in matches if m.rule.id.startswith("E")]
+    assert errors == []

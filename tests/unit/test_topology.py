@@ -1,0 +1,34 @@
+"""The topology is sound, and its checks catch what they claim to."""
+
+from __future__ import annotations
+
+from infra.topology import TOPOLOGY, Route
+
+
+def test_the_shipped_topology_is_sound() -> None:
+    assert TOPOLOGY.validate() == []
+
+
+def test_visibility_under_six_times_the_consumer_timeout_is_reported() -> None:
+    shrunk = TOPOLOGY.replace_queue("orders", visibility_timeout_s=60)
+    assert shrunk.validate() == ["orders: visibility timeout 60s is under 6 x order-worker's 30s"]
+    assert shrunk.validate(timeout_advice=False) == []
+
+
+def test_dlq_must_outlive_its_queue() -> None:
+    bad = TOPOLOGY.replace_queue("orders", dlq_retention_s=60)
+    assert "orders: DLQ retention must exceed the queue's" in bad.validate()
+
+
+def test_routes_match_paths_and_extract_parameters() -> None:
+    route = Route("GET", "/orders/{orderId}", "order-api")
+    assert route.matches("/orders/abc-1") == {"orderId": "abc-1"}
+    assert route.matches("/orders") is None
+    assert route.matches("/orders/a/b") is None
+
+
+def test_every_consumer_reads_a_queue_that_exists_with_a_dlq() -> None:
+    for function, source in TOPOLOGY.consumers():
+        queue = TOPOLOGY.queue(source.queue)
+        assert queue.max_receive_count >= 5, function.name
+        assert queue.dlq_retention_s > queue.retention_s
