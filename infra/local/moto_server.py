@@ -35,7 +35,10 @@ class SerializedDynamoDB:
 
 def main(host: str, port: int) -> None:
     os.environ.setdefault("MOTO_PORT", str(port))
-    from moto.server import DomainDispatcherApplication, create_backend_app
+    from moto.server import (  # type: ignore[attr-defined]  # re-exported, not declared
+        DomainDispatcherApplication,
+        create_backend_app,
+    )
     from werkzeug.serving import run_simple
 
     app = SerializedDynamoDB(DomainDispatcherApplication(create_backend_app))

@@ -53,5 +53,8 @@ def test_serves_the_api_and_stops_on_ctrl_c() -> None:
     finally:
         if process.poll() is None:
             process.kill()
-    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=1):
+    with (
+        pytest.raises(ConnectionRefusedError),
+        socket.create_connection(("127.0.0.1", port), timeout=1),
+    ):
         pass

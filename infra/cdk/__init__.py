@@ -1,0 +1,1 @@
+"""The CDK app, built entirely from `infra.topology`: `python -m infra.cdk.app` synthesizes it."""

@@ -1,0 +1,128 @@
+"""Lambda functions, every one built by the same helper from its topology declaration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import assert_never
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from infra.cdk.messaging import Messaging
+from infra.cdk.naming import construct_id
+from infra.cdk.storage import Storage
+from infra.topology import Function, Topology, common_environment
+
+FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
+# Caches and editor litter would change the asset hash without changing the code.
+ASSET_EXCLUDES = [
+    "**/__pycache__",
+    "**/*.py[cod]",
+    "**/.mypy_cache",
+    "**/.pytest_cache",
+    "**/.ruff_cache",
+    "**/.DS_Store",
+]
+
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE = lambda_.Architecture.ARM_64
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+# Public parameter naming the newest Powertools v3 layer for this runtime and architecture;
+# CloudFormation resolves it at deploy time, so synth needs no AWS access.
+POWERTOOLS_LAYER_PARAMETER = (
+    f"/aws/service/powertools/python/{ARCHITECTURE.name}/{RUNTIME.name}/latest"
+)
+
+
+class Functions(Construct):
+    """One function per topology function, wired to exactly the tables and queues it declares.
+
+    Boto3 comes with the runtime and Powertools (with pydantic) from its public layer, so the
+    asset is `functions/` as it is: no bundling.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        topology: Topology,
+        storage: Storage,
+        messaging: Messaging,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, id)
+        self._topology = topology
+        self._storage = storage
+        self._messaging = messaging
+        self._removal_policy = removal_policy
+        self._code = lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=ASSET_EXCLUDES)
+        self._powertools = lambda_.LayerVersion.from_layer_version_arn(
+            self,
+            "PowertoolsLayer",
+            ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_LAYER_PARAMETER),
+        )
+        # Environment variable -> the deployed name or URL it carries.
+        self._resource_values = {
+            table.env_var: storage.tables[table.name].table_name for table in topology.tables
+        } | {queue.env_var: messaging.queues[queue.name].queue_url for queue in topology.queues}
+        self.by_name: dict[str, lambda_.Function] = {
+            spec.name: self._function(spec) for spec in topology.functions
+        }
+
+    def _function(self, spec: Function) -> lambda_.Function:
+        """The one helper: a function, its log group, its grants and its event source."""
+        name = construct_id(spec.name)
+        environment = common_environment(spec) | {
+            variable: self._resource_values[variable]
+            for variable in self._topology.environment_names(spec)
+        }
+        function = lambda_.Function(
+            self,
+            name,
+            description=spec.description,
+            code=self._code,
+            handler=spec.handler,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            layers=[self._powertools],
+            timeout=Duration.seconds(spec.timeout_s),
+            memory_size=spec.memory_mb,
+            environment=environment,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=logs.LogGroup(
+                self,
+                f"{name}Logs",
+                retention=LOG_RETENTION,
+                removal_policy=self._removal_policy,
+            ),
+        )
+        for table_name, access in spec.tables.items():
+            table = self._storage.tables[table_name]
+            match access:
+                case "read":
+                    table.grant_read_data(function)
+                case "write":
+                    table.grant_write_data(function)
+                case "read_write":
+                    table.grant_read_write_data(function)
+                case _:
+                    assert_never(access)
+        for queue_name in spec.sends_to:
+            self._messaging.queues[queue_name].grant_send_messages(function)
+        if (source := spec.event_source) is not None:
+            window = source.max_batching_window_s
+            function.add_event_source(
+                event_sources.SqsEventSource(
+                    self._messaging.queues[source.queue],
+                    batch_size=source.batch_size,
+                    max_batching_window=Duration.seconds(window) if window > 0 else None,
+                    max_concurrency=source.max_concurrency,
+                    report_batch_item_failures=True,
+                )
+            )
+        return function

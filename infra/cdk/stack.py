@@ -1,0 +1,68 @@
+"""The stack, drawn like the architecture: API -> function -> queue -> function -> tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from constructs import Construct
+
+from infra.cdk.api import Api
+from infra.cdk.functions import Functions
+from infra.cdk.messaging import Messaging
+from infra.cdk.naming import construct_id
+from infra.cdk.storage import Storage
+from infra.topology import Topology
+
+REMOVAL_POLICY_CONTEXT = "removalPolicy"
+
+
+def removal_policy_from_context(scope: Construct) -> RemovalPolicy:
+    """What happens to tables and log groups when the stack is deleted.
+
+    RETAIN by default, so deleting a stack never deletes orders. A throwaway stack opts in to
+    deletion with the context value `removalPolicy=destroy`, e.g.
+    `npx cdk deploy -c removalPolicy=destroy`. Any other value is refused.
+    """
+    value = scope.node.try_get_context(REMOVAL_POLICY_CONTEXT)
+    if value is None or value == "retain":
+        return RemovalPolicy.RETAIN
+    if value == "destroy":
+        return RemovalPolicy.DESTROY
+    raise ValueError(f"context {REMOVAL_POLICY_CONTEXT}={value!r}: expected 'retain' or 'destroy'")
+
+
+class AsyncOrdersStack(Stack):
+    """Everything `topology` declares, and nothing it does not."""
+
+    def __init__(self, scope: Construct, id: str, *, topology: Topology, **kwargs: Any) -> None:
+        if problems := topology.validate():
+            raise ValueError("the topology is unsound: " + "; ".join(problems))
+        super().__init__(scope, id, **kwargs)
+        removal_policy = removal_policy_from_context(self)
+
+        storage = Storage(self, "Storage", topology=topology, removal_policy=removal_policy)
+        messaging = Messaging(self, "Messaging", topology=topology)
+        functions = Functions(
+            self,
+            "Functions",
+            topology=topology,
+            storage=storage,
+            messaging=messaging,
+            removal_policy=removal_policy,
+        )
+        api = Api(
+            self,
+            "Api",
+            topology=topology,
+            handler=functions.by_name[topology.api_function().name],
+            removal_policy=removal_policy,
+        )
+
+        CfnOutput(self, "ApiUrl", value=api.rest_api.url, description="Base URL of the stage")
+        for name, queue in messaging.queues.items():
+            CfnOutput(self, f"{construct_id(name)}QueueUrl", value=queue.queue_url)
+        for name, dlq in messaging.dead_letter_queues.items():
+            CfnOutput(self, f"{construct_id(name)}DlqUrl", value=dlq.queue_url)
+        for name, table in storage.tables.items():
+            CfnOutput(self, f"{construct_id(name)}TableName", value=table.table_name)

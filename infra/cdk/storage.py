@@ -1,0 +1,42 @@
+"""DynamoDB tables, one per topology table."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from constructs import Construct
+
+from infra.cdk.naming import construct_id
+from infra.topology import Table, Topology
+
+
+class Storage(Construct):
+    """On-demand tables with point-in-time recovery and AWS-managed encryption."""
+
+    def __init__(
+        self, scope: Construct, id: str, *, topology: Topology, removal_policy: RemovalPolicy
+    ) -> None:
+        super().__init__(scope, id)
+        self.tables: dict[str, dynamodb.Table] = {
+            spec.name: self._table(spec, removal_policy) for spec in topology.tables
+        }
+
+    def _table(self, spec: Table, removal_policy: RemovalPolicy) -> dynamodb.Table:
+        # The topology names keys but not their types: every key is a string.
+        return dynamodb.Table(
+            self,
+            f"{construct_id(spec.name)}Table",
+            partition_key=_string(spec.partition_key),
+            sort_key=_string(spec.sort_key) if spec.sort_key else None,
+            time_to_live_attribute=spec.ttl_attribute,
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            removal_policy=removal_policy,
+        )
+
+
+def _string(name: str) -> dynamodb.Attribute:
+    return dynamodb.Attribute(name=name, type=dynamodb.AttributeType.STRING)
