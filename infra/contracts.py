@@ -30,6 +30,8 @@ CONTRACTS: dict[str, tuple[type[BaseModel], Mode]] = {
     "api/product-list.response": (models.ProductList, "serialization"),
     "api/problem.response": (models.Problem, "serialization"),
     "messages/order-placed.v1": (models.OrderPlacedMessage, "validation"),
+    "messages/webhook-requested.v1": (models.WebhookRequestedMessage, "validation"),
+    "webhooks/order-event.payload": (models.WebhookPayload, "serialization"),
 }
 
 

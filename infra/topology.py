@@ -40,10 +40,18 @@ class Queue:
     retention_s: int = 4 * 24 * 3600
     max_receive_count: int = 5  # receives before redrive to the dead-letter queue
     dlq_retention_s: int = 14 * 24 * 3600  # longer than the source queue's, the maximum
+    dlq_env_var: str | None = None  # set when a function dead-letters messages itself
 
     @property
     def dlq_name(self) -> str:
         return f"{self.name}-dlq"
+
+
+@dataclass(frozen=True)
+class Secret:
+    name: str
+    env_var: str  # the variable that carries the secret's ARN (or name) to functions
+    description: str
 
 
 @dataclass(frozen=True)
@@ -65,7 +73,10 @@ class Function:
     memory_mb: int = 256
     tables: dict[str, Access] = field(default_factory=dict)
     sends_to: tuple[str, ...] = ()
+    dead_letters_to: tuple[str, ...] = ()  # queues whose DLQ it sends to, with failure context
+    secrets: tuple[str, ...] = ()  # secrets it reads
     event_source: EventSource | None = None
+    reschedules: bool = False  # changes its messages' visibility: needs its own queue's URL
     environment: dict[str, str] = field(default_factory=dict)
 
 
@@ -82,7 +93,7 @@ class Route:
         return found.groupdict() if found else None
 
 
-_Named = TypeVar("_Named", Table, Queue, Function)
+_Named = TypeVar("_Named", Table, Queue, Function, Secret)
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,7 @@ class Topology:
     queues: tuple[Queue, ...]
     functions: tuple[Function, ...]
     routes: tuple[Route, ...]
+    secrets: tuple[Secret, ...] = ()
 
     def table(self, name: str) -> Table:
         return _by_name(self.tables, name)
@@ -100,6 +112,9 @@ class Topology:
 
     def function(self, name: str) -> Function:
         return _by_name(self.functions, name)
+
+    def secret(self, name: str) -> Secret:
+        return _by_name(self.secrets, name)
 
     def consumers(self) -> Iterator[tuple[Function, EventSource]]:
         for function in self.functions:
@@ -119,8 +134,23 @@ class Topology:
     def environment_names(self, function: Function) -> dict[str, str]:
         """Variable name -> logical resource name, for every resource the function uses."""
         names = {self.table(t).env_var: t for t in function.tables}
-        names |= {self.queue(q).env_var: q for q in function.sends_to}
+        names |= {self.queue(q).env_var: q for q in self.queue_urls_needed(function)}
+        names |= {self.dlq_env_var(q): self.queue(q).dlq_name for q in function.dead_letters_to}
+        names |= {self.secret(s).env_var: s for s in function.secrets}
         return names
+
+    def queue_urls_needed(self, function: Function) -> tuple[str, ...]:
+        """Queues whose URL the function reads: those it sends to, and its own if it reschedules."""
+        own = (
+            (function.event_source.queue,) if function.reschedules and function.event_source else ()
+        )
+        return tuple(dict.fromkeys(function.sends_to + own))
+
+    def dlq_env_var(self, queue_name: str) -> str:
+        variable = self.queue(queue_name).dlq_env_var
+        if variable is None:
+            raise KeyError(f"queue {queue_name!r} declares no dlq_env_var")
+        return variable
 
     def replace_queue(self, name: str, **changes: Any) -> Topology:
         """A copy with one queue changed: tests shrink visibility timeouts and receive counts."""
@@ -160,6 +190,10 @@ class Topology:
                 self.table(table)
             for queue_name in function.sends_to:
                 self.queue(queue_name)
+            for queue_name in function.dead_letters_to:
+                self.dlq_env_var(queue_name)
+            for secret in function.secrets:
+                self.secret(secret)
         for queue in self.queues:
             if queue.dlq_retention_s <= queue.retention_s:
                 problems.append(f"{queue.name}: DLQ retention must exceed the queue's")
@@ -176,7 +210,33 @@ def _by_name(items: tuple[_Named, ...], name: str) -> _Named:
 PRODUCTS = Table(name="products", partition_key="sku", env_var="PRODUCTS_TABLE_NAME")
 ORDERS = Table(name="orders", partition_key="orderId", env_var="ORDERS_TABLE_NAME")
 
+# Webhook delivery: attempts are receives of the notification message; the notifier dead-letters
+# an event itself (with the failure's context) after the last attempt or a permanent failure.
+# The default schedule (30 s doubling to a 1 h cap, 12 attempts) rides out ~5 h of outage.
+WEBHOOK_MAX_ATTEMPTS = 12
+WEBHOOK_SCHEDULE = {
+    "WEBHOOK_MAX_ATTEMPTS": str(WEBHOOK_MAX_ATTEMPTS),
+    "WEBHOOK_RETRY_BASE_SECONDS": "30",
+    "WEBHOOK_RETRY_MAX_DELAY_SECONDS": "3600",
+    "WEBHOOK_CONNECT_TIMEOUT_SECONDS": "2",
+    "WEBHOOK_READ_TIMEOUT_SECONDS": "5",
+}
+
 ORDERS_QUEUE = Queue(name="orders", env_var="ORDERS_QUEUE_URL", visibility_timeout_s=180)
+NOTIFICATIONS_QUEUE = Queue(
+    name="notifications",
+    env_var="NOTIFICATIONS_QUEUE_URL",
+    dlq_env_var="NOTIFICATIONS_DLQ_URL",
+    visibility_timeout_s=360,
+    # a safety net above the notifier's own cap, for crashes and unreadable messages
+    max_receive_count=WEBHOOK_MAX_ATTEMPTS + 3,
+)
+
+WEBHOOK_SECRET = Secret(
+    name="webhook-signing",
+    env_var="WEBHOOK_SECRET_ARN",
+    description="Standard Webhooks signing key (base64) for order webhooks",
+)
 
 ORDER_API = Function(
     name="order-api",
@@ -192,19 +252,34 @@ ORDER_WORKER = Function(
     description="Consumes the orders queue: prices, reserves stock and settles orders.",
     timeout_s=30,
     tables={"products": "read_write", "orders": "read_write"},
+    sends_to=("notifications",),
     event_source=EventSource(queue="orders", batch_size=10, max_concurrency=5),
+)
+NOTIFIER = Function(
+    name="notifier",
+    handler="notifier.handler.lambda_handler",
+    description="Consumes the notifications queue: delivers signed webhooks with retries.",
+    timeout_s=60,  # a batch of 5 at 2 s connect + 5 s read each fits with room to spare
+    tables={"orders": "read_write"},
+    dead_letters_to=("notifications",),
+    secrets=("webhook-signing",),
+    # a low ceiling so a flood of events never hammers third parties
+    event_source=EventSource(queue="notifications", batch_size=5, max_concurrency=2),
+    reschedules=True,
+    environment=WEBHOOK_SCHEDULE,
 )
 
 TOPOLOGY = Topology(
     tables=(PRODUCTS, ORDERS),
-    queues=(ORDERS_QUEUE,),
-    functions=(ORDER_API, ORDER_WORKER),
+    queues=(ORDERS_QUEUE, NOTIFICATIONS_QUEUE),
+    functions=(ORDER_API, ORDER_WORKER, NOTIFIER),
     routes=(
         Route("GET", "/products", ORDER_API.name),
         Route("GET", "/products/{sku}", ORDER_API.name),
         Route("POST", "/orders", ORDER_API.name),
         Route("GET", "/orders/{orderId}", ORDER_API.name),
     ),
+    secrets=(WEBHOOK_SECRET,),
 )
 
 

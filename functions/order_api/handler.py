@@ -18,8 +18,14 @@ from pydantic import BaseModel
 
 from order_api.problems import HttpProblem, parse_json_body
 from orders import service
-from orders.errors import DomainError, OrderNotFound, ProductNotFound, QueueUnavailable
-from orders.models import PlaceOrder
+from orders.errors import (
+    CallbackRefused,
+    DomainError,
+    OrderNotFound,
+    ProductNotFound,
+    QueueUnavailable,
+)
+from orders.models import PlaceOrder, ProblemField
 from shared.observability import CORRELATION_ID_HEADER, logger, metrics
 from shared.settings import get_settings
 
@@ -82,6 +88,17 @@ _DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str, str]] = {
 @app.exception_handler(HttpProblem)
 def _refused(problem: HttpProblem) -> Response[str]:
     return problem.response(instance=app.current_event.path)
+
+
+@app.exception_handler(CallbackRefused)
+def _callback_refused(error: CallbackRefused) -> Response[str]:
+    return HttpProblem(
+        422,
+        "validation-failed",
+        "The request body is not valid",
+        "the callbackUrl may not be called",
+        errors=[ProblemField(pointer="/callbackUrl", detail=str(error))],
+    ).response(instance=app.current_event.path)
 
 
 @app.exception_handler(DomainError)

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orders import service
+from orders import notifications, service
 from orders.models import OrderPlacedMessage
 from shared.observability import correlated, logger, metrics
 
@@ -27,7 +27,9 @@ def record_handler(record: SQSRecord) -> None:
             "Settling order",
             extra={"order_id": message.data.order_id, "receive_count": _receive_count(record)},
         )
-        service.settle_order(message.data.order_id)
+        order = service.settle_order(message.data.order_id)
+        if order is not None:
+            notifications.publish_pending(order)
 
 
 @metrics.log_metrics

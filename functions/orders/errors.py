@@ -17,5 +17,9 @@ class OrderNotFound(DomainError):
         self.order_id = order_id
 
 
+class CallbackRefused(DomainError):
+    """The callbackUrl points where the system must never send requests (SSRF guard)."""
+
+
 class QueueUnavailable(DomainError):
     """The order could not be durably enqueued; nothing was accepted."""

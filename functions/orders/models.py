@@ -90,8 +90,29 @@ class PricedLine(ApiModel):
     unit_price: Money | None = Field(default=None, description="Set once the order is priced.")
 
 
-class Order(ApiModel):
-    """Body of GET /orders/{orderId}."""
+class NotificationStatus(StrEnum):
+    PENDING = "PENDING"
+    DELIVERED = "DELIVERED"
+    FAILED = "FAILED"
+
+
+EventType = Literal["order.confirmed", "order.rejected"]
+
+
+class Notification(ApiModel):
+    """How delivery of one webhook event to the order's callbackUrl went."""
+
+    event_id: str
+    type: EventType
+    status: NotificationStatus
+    attempts: int = 0
+    last_status_code: int | None = None
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+
+
+class OrderView(ApiModel):
+    """An order as clients see it; the `data` of its webhook events."""
 
     order_id: str
     customer_id: str
@@ -105,6 +126,12 @@ class Order(ApiModel):
     updated_at: datetime
 
 
+class Order(OrderView):
+    """Body of GET /orders/{orderId}."""
+
+    notifications: list[Notification] = Field(default_factory=list)
+
+
 class OrderRef(ApiModel):
     order_id: str = Field(min_length=1, max_length=64)
 
@@ -113,6 +140,27 @@ class OrderPlacedMessage(Envelope[OrderRef]):
     """On the orders queue: an accepted order waiting to be settled."""
 
     type: Literal["order.placed"] = "order.placed"
+
+
+class WebhookPayload(ApiModel):
+    """The JSON body POSTed to a callbackUrl (Standard Webhooks' type/timestamp/data shape)."""
+
+    type: EventType
+    timestamp: datetime
+    data: OrderView
+
+
+class WebhookRequest(ApiModel):
+    event_id: str = Field(min_length=1, max_length=64)
+    order_id: str = Field(min_length=1, max_length=64)
+    callback_url: str = Field(min_length=1, max_length=2048)
+    payload: WebhookPayload
+
+
+class WebhookRequestedMessage(Envelope[WebhookRequest]):
+    """On the notifications queue: one webhook event to deliver."""
+
+    type: Literal["webhook.requested"] = "webhook.requested"
 
 
 class ProblemField(ApiModel):

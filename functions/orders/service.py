@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from orders import messaging, store
-from orders.errors import OrderNotFound, ProductNotFound, QueueUnavailable
+from orders import messaging, notifications, store
+from orders.callbacks import UnsafeCallback, vet
+from orders.errors import CallbackRefused, OrderNotFound, ProductNotFound, QueueUnavailable
 from orders.ids import uuid7
 from orders.models import (
     Money,
@@ -22,6 +23,7 @@ from orders.models import (
 )
 from shared.messages import utc_now
 from shared.observability import logger, metrics
+from shared.settings import get_settings
 
 
 def list_products() -> ProductList:
@@ -44,6 +46,11 @@ def get_order(order_id: str) -> Order:
 
 def place_order(request: PlaceOrder, correlation_id: str, base_path: str = "") -> OrderAccepted:
     """Record the order, then enqueue it; 202 is earned only once the message is durable."""
+    if request.callback_url is not None:
+        try:
+            vet(str(request.callback_url), get_settings().webhook_local_mode)
+        except UnsafeCallback as refused:
+            raise CallbackRefused(str(refused)) from refused
     now = utc_now()
     order = store.StoredOrder(
         order_id=uuid7(),
@@ -75,11 +82,11 @@ def place_order(request: PlaceOrder, correlation_id: str, base_path: str = "") -
     )
 
 
-def settle_order(order_id: str) -> OrderStatus | None:
+def settle_order(order_id: str) -> store.StoredOrder | None:
     """Price the order from the catalog and reserve its stock, or reject it; at most once.
 
-    Returns the status this call settled the order in, or None when there was nothing to do
-    (already settled by an earlier delivery, or never accepted).
+    Returns the order as settled (by this call or an earlier delivery), or None when it was
+    never accepted. Settling records, in the same write, the webhook event the order owes.
     """
     order = store.get_order(order_id)
     if order is None:
@@ -87,29 +94,51 @@ def settle_order(order_id: str) -> OrderStatus | None:
         return None
     if order.status is not OrderStatus.ACCEPTED:
         logger.info("Order already settled", extra={"order_id": order_id})
-        return None
-
-    settled_at = utc_now().isoformat()
-    catalog = store.get_products(line.sku for line in order.items)
-    reason = _rejection_reason(order, catalog)
+        return order
     try:
-        if reason is None:
-            lines, total = _price(order, catalog)
-            try:
-                store.confirm_order(order_id, lines, total, settled_at)
-            except store.InsufficientStock as shortage:
-                reason = str(shortage)
-            else:
-                logger.info("Order confirmed", extra={"order_id": order_id, "total": total.amount})
-                metrics.add_metric(name="OrdersConfirmed", unit="Count", value=1)
-                return OrderStatus.CONFIRMED
-        store.reject_order(order_id, reason, settled_at)
+        return _settle(order)
     except store.OrderAlreadySettled:
         logger.info("Order settled concurrently by another delivery", extra={"order_id": order_id})
-        return None
-    logger.info("Order rejected", extra={"order_id": order_id, "reason": reason})
+        return store.get_order(order_id)
+
+
+def _settle(order: store.StoredOrder) -> store.StoredOrder:
+    settled_at = utc_now()
+    catalog = store.get_products(line.sku for line in order.items)
+    reason = _rejection_reason(order, catalog)
+    if reason is None:
+        lines, total = _price(order, catalog)
+        owed = notifications.owed(order, OrderStatus.CONFIRMED)
+        try:
+            store.confirm_order(order.order_id, lines, total, settled_at.isoformat(), owed)
+        except store.InsufficientStock as shortage:
+            reason = str(shortage)
+        else:
+            logger.info(
+                "Order confirmed", extra={"order_id": order.order_id, "total": total.amount}
+            )
+            metrics.add_metric(name="OrdersConfirmed", unit="Count", value=1)
+            return order.model_copy(
+                update={
+                    "status": OrderStatus.CONFIRMED,
+                    "items": lines,
+                    "total": total,
+                    "updated_at": settled_at,
+                    "notifications": owed,
+                }
+            )
+    owed = notifications.owed(order, OrderStatus.REJECTED)
+    store.reject_order(order.order_id, reason, settled_at.isoformat(), owed)
+    logger.info("Order rejected", extra={"order_id": order.order_id, "reason": reason})
     metrics.add_metric(name="OrdersRejected", unit="Count", value=1)
-    return OrderStatus.REJECTED
+    return order.model_copy(
+        update={
+            "status": OrderStatus.REJECTED,
+            "reason": reason,
+            "updated_at": settled_at,
+            "notifications": owed,
+        }
+    )
 
 
 def _rejection_reason(order: store.StoredOrder, catalog: dict[str, Product]) -> str | None:

@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from orders.models import Money, Order, OrderStatus, PricedLine, Product
+from orders.models import (
+    Money,
+    Notification,
+    NotificationStatus,
+    Order,
+    OrderStatus,
+    PricedLine,
+    Product,
+)
 from shared.aws import dynamodb
 from shared.settings import get_settings
 
@@ -137,14 +145,25 @@ def get_products(skus: Iterable[str]) -> dict[str, Product]:
 # Orders --------------------------------------------------------------------------------------
 
 
+# Notifications are stored as a map keyed by event id, so each can be updated in place.
+
+
 def _order_from_item(item: Mapping[str, Any]) -> StoredOrder:
-    return StoredOrder.model_validate(_from_item(item))
+    data = _from_item(item)
+    data["notifications"] = list((data.get("notifications") or {}).values())
+    return StoredOrder.model_validate(data)
+
+
+def _notifications_map(notifications: list[Notification]) -> dict[str, Any]:
+    return {n.event_id: n.model_dump(mode="json", by_alias=True) for n in notifications}
 
 
 def insert_order(order: StoredOrder) -> None:
+    item = order.model_dump(mode="json", by_alias=True)
+    item["notifications"] = _notifications_map(order.notifications)
     dynamodb().put_item(
         TableName=_orders_table(),
-        Item=_to_item(order.model_dump(mode="json", by_alias=True)),
+        Item=_to_item(item),
         ConditionExpression="attribute_not_exists(orderId)",
     )
 
@@ -171,8 +190,15 @@ def get_order(order_id: str) -> StoredOrder | None:
     return _order_from_item(found["Item"]) if "Item" in found else None
 
 
-def confirm_order(order_id: str, lines: list[PricedLine], total: Money, settled_at: str) -> None:
-    """Reserve every line's stock and confirm the order in one transaction.
+def confirm_order(
+    order_id: str,
+    lines: list[PricedLine],
+    total: Money,
+    settled_at: str,
+    notifications: list[Notification],
+) -> None:
+    """Reserve every line's stock and confirm the order in one transaction, recording the
+    webhook events it owes (PENDING) in the same write.
 
     Raises InsufficientStock (nothing reserved) or OrderAlreadySettled (nothing changed).
     """
@@ -194,7 +220,7 @@ def confirm_order(order_id: str, lines: list[PricedLine], total: Money, settled_
             "TableName": _orders_table(),
             "Key": {"orderId": {"S": order_id}},
             "UpdateExpression": "SET #status = :confirmed, #items = :items, #total = :total, "
-            "updatedAt = :now",
+            "updatedAt = :now, notifications = :notifications",
             "ConditionExpression": "#status = :accepted",
             "ExpressionAttributeNames": {"#status": "status", "#items": "items", "#total": "total"},
             "ExpressionAttributeValues": _to_item(
@@ -204,6 +230,7 @@ def confirm_order(order_id: str, lines: list[PricedLine], total: Money, settled_
                     ":items": [line.model_dump(mode="json", by_alias=True) for line in lines],
                     ":total": total.model_dump(mode="json", by_alias=True),
                     ":now": settled_at,
+                    ":notifications": _notifications_map(notifications),
                 }
             ),
         }
@@ -211,13 +238,16 @@ def confirm_order(order_id: str, lines: list[PricedLine], total: Money, settled_
     _transact([*reservations, settlement], lines)
 
 
-def reject_order(order_id: str, reason: str, settled_at: str) -> None:
+def reject_order(
+    order_id: str, reason: str, settled_at: str, notifications: list[Notification]
+) -> None:
     """Settle as REJECTED; raises OrderAlreadySettled if it is no longer ACCEPTED."""
     try:
         dynamodb().update_item(
             TableName=_orders_table(),
             Key={"orderId": {"S": order_id}},
-            UpdateExpression="SET #status = :rejected, reason = :reason, updatedAt = :now",
+            UpdateExpression="SET #status = :rejected, reason = :reason, updatedAt = :now, "
+            "notifications = :notifications",
             ConditionExpression="#status = :accepted",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues=_to_item(
@@ -226,6 +256,7 @@ def reject_order(order_id: str, reason: str, settled_at: str) -> None:
                     ":accepted": OrderStatus.ACCEPTED.value,
                     ":reason": reason,
                     ":now": settled_at,
+                    ":notifications": _notifications_map(notifications),
                 }
             ),
         )
@@ -233,6 +264,32 @@ def reject_order(order_id: str, reason: str, settled_at: str) -> None:
         if _code(error) == "ConditionalCheckFailedException":
             raise OrderAlreadySettled(order_id) from error
         raise
+
+
+def record_notification(order_id: str, notification: Notification) -> bool:
+    """Store a delivery attempt's outcome unless the event was DELIVERED meanwhile.
+
+    (A FAILED event may be attempted again: that is a replay from the dead-letter queue.)
+    Returns False when the event had already been delivered.
+    """
+    values = notification.model_dump(mode="json", by_alias=True)
+    try:
+        dynamodb().update_item(
+            TableName=_orders_table(),
+            Key={"orderId": {"S": order_id}},
+            UpdateExpression="SET notifications.#event = :notification",
+            ConditionExpression="attribute_exists(notifications.#event) "
+            "AND notifications.#event.#status <> :delivered",
+            ExpressionAttributeNames={"#event": notification.event_id, "#status": "status"},
+            ExpressionAttributeValues=_to_item(
+                {":notification": values, ":delivered": NotificationStatus.DELIVERED.value}
+            ),
+        )
+    except ClientError as error:
+        if _code(error) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 def _transact(items: list[TransactWriteItemTypeDef], lines: list[PricedLine]) -> None:

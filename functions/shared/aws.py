@@ -32,3 +32,12 @@ def dynamodb() -> DynamoDBClient:
 @cache
 def sqs() -> SQSClient:
     return boto3.client("sqs", config=_CONFIG)
+
+
+def secret_value(secret_id: str) -> str:
+    """A Secrets Manager secret, cached for five minutes (Powertools parameters)."""
+    # Imported here: only the notifier reads secrets; the others skip the import at cold start.
+    from aws_lambda_powertools.utilities import parameters
+
+    value = parameters.get_secret(secret_id, max_age=300)
+    return value if isinstance(value, str) else value.decode()

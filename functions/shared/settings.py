@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from functools import cache
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class SettingsError(RuntimeError):
@@ -20,7 +20,18 @@ class Settings(BaseModel):
     products_table_name: str | None = None
     orders_table_name: str | None = None
     orders_queue_url: str | None = None
+    notifications_queue_url: str | None = None
+    notifications_dlq_url: str | None = None
+    webhook_secret_arn: str | None = None
     max_body_bytes: int = 64 * 1024
+    # Webhook delivery: the schedule is configuration (the topology sets the defaults).
+    webhook_max_attempts: int = Field(default=12, ge=1)
+    webhook_retry_base_seconds: float = Field(default=30, gt=0)
+    webhook_retry_max_delay_seconds: float = Field(default=3600, gt=0, le=43_200)
+    webhook_connect_timeout_seconds: float = Field(default=2, gt=0)
+    webhook_read_timeout_seconds: float = Field(default=5, gt=0)
+    # Set only by the local runtime: callbacks may use plain http to loopback addresses.
+    webhook_local_mode: bool = False
 
     def require(self, name: str) -> str:
         value = getattr(self, name)

@@ -15,7 +15,9 @@ from infra.local.runtime import LocalRuntime
 def main() -> None:
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "3000"))
-    runtime = LocalRuntime(host=host, port=port).start()
+    runtime = LocalRuntime(
+        host=host, port=port, webhook_secret=os.environ.get("WEBHOOK_SECRET")
+    ).start()
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     api = runtime.api_url
@@ -26,12 +28,21 @@ Async order API running locally (moto at {runtime.moto_url})
   Queues         {", ".join(runtime.resources.queue_urls.values())}
   Dead letters   {", ".join(runtime.resources.dlq_urls.values())}
   Tables         {", ".join(runtime.resources.table_names.values())}
+  Webhooks       signed with {runtime.webhook_secret}
+                 (set WEBHOOK_SECRET to choose it); a verifying receiver is at
+                 {runtime.receiver_url}
 
 Try:
   curl -s {api}/products
   curl -si -X POST {api}/orders -H 'Content-Type: application/json' \\
        -d '{{"customerId": "c-42", "items": [{{"sku": "KB-001", "quantity": 2}}]}}'
   curl -s {api}/orders/<orderId from the Location header>
+
+  # with a signed webhook to the built-in receiver when the order settles:
+  curl -si -X POST {api}/orders -H 'Content-Type: application/json' \\
+       -d '{{"customerId": "c-42", "items": [{{"sku": "MS-002", "quantity": 1}}],
+            "callbackUrl": "{runtime.receiver_url}"}}'
+  curl -s {runtime.receiver_url}
 
 Ctrl-C to stop.
 """,

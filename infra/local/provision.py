@@ -11,6 +11,7 @@ from infra.topology import Function, Topology
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
 SAMPLE_CATALOG = Path(__file__).with_name("sample_catalog.json")
@@ -24,16 +25,36 @@ class Resources:
     queue_urls: dict[str, str] = field(default_factory=dict)
     queue_arns: dict[str, str] = field(default_factory=dict)
     dlq_urls: dict[str, str] = field(default_factory=dict)
+    secret_arns: dict[str, str] = field(default_factory=dict)
 
     def environment(self, topology: Topology, function: Function) -> dict[str, str]:
         """The resource variables `function` reads, exactly as the CDK stack sets them."""
-        tables = {topology.table(t).env_var: self.table_names[t] for t in function.tables}
-        queues = {topology.queue(q).env_var: self.queue_urls[q] for q in function.sends_to}
-        return tables | queues
+        env = {topology.table(t).env_var: self.table_names[t] for t in function.tables}
+        env |= {
+            topology.queue(q).env_var: self.queue_urls[q]
+            for q in topology.queue_urls_needed(function)
+        }
+        env |= {topology.dlq_env_var(q): self.dlq_urls[q] for q in function.dead_letters_to}
+        env |= {topology.secret(s).env_var: self.secret_arns[s] for s in function.secrets}
+        return env
 
 
-def provision(topology: Topology, dynamodb: DynamoDBClient, sqs: SQSClient) -> Resources:
+def provision(
+    topology: Topology,
+    dynamodb: DynamoDBClient,
+    sqs: SQSClient,
+    secretsmanager: SecretsManagerClient,
+    secret_values: dict[str, str],
+) -> Resources:
+    """Create every table, queue (with its DLQ and redrive policy) and secret of the topology."""
     resources = Resources()
+    for secret in topology.secrets:
+        created = secretsmanager.create_secret(
+            Name=secret.name,
+            Description=secret.description,
+            SecretString=secret_values[secret.name],
+        )
+        resources.secret_arns[secret.name] = created["ARN"]
     for table in topology.tables:
         keys = [(table.partition_key, "HASH")] + (
             [(table.sort_key, "RANGE")] if table.sort_key else []

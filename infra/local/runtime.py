@@ -4,8 +4,10 @@ behind a Lambda-like gateway or event source mapping. `make run` starts one; tes
 
 from __future__ import annotations
 
+import base64
 import collections
 import contextlib
+import secrets
 import socket
 import subprocess
 import sys
@@ -22,6 +24,8 @@ from infra.local.event_source import SqsEventSourceMapping
 from infra.local.gateway import ApiGateway, LocalRoute
 from infra.local.lambda_runtime import FunctionConfig, LocalFunction
 from infra.local.provision import Resources, provision, sample_catalog, seed_catalog
+from infra.local.webhook_receiver import PATH as RECEIVER_PATH
+from infra.local.webhook_receiver import WebhookReceiver
 from infra.topology import TOPOLOGY, Function, Topology, common_environment
 
 if TYPE_CHECKING:
@@ -44,6 +48,7 @@ class LocalRuntime:
         function_environment: dict[str, dict[str, str]] | None = None,
         seed: bool = True,
         timeout_advice: bool = True,
+        webhook_secret: str | None = None,
     ) -> None:
         problems = topology.validate(timeout_advice)
         if problems:
@@ -53,6 +58,8 @@ class LocalRuntime:
         self.echo_logs = echo_logs
         self.seed = seed
         self.function_environment = function_environment or {}
+        # The Standard Webhooks signing key, in the `whsec_<base64>` form libraries take.
+        self.webhook_secret = webhook_secret or new_webhook_secret()
         self.logs: collections.deque[tuple[str, str]] = collections.deque(maxlen=50_000)
         self.local_routes: dict[str, LocalRoute] = {}
         self.functions: dict[str, LocalFunction] = {}
@@ -75,7 +82,17 @@ class LocalRuntime:
     def _start(self) -> None:
         self.moto_url = self._start_moto()
         self.dynamodb, self.sqs = self.client("dynamodb"), self.client("sqs")
-        self.resources = provision(self.topology, self.dynamodb, self.sqs)
+        self.resources = provision(
+            self.topology,
+            self.dynamodb,
+            self.sqs,
+            self.client("secretsmanager"),
+            {secret.name: self.webhook_secret for secret in self.topology.secrets},
+        )
+        self.webhook_receiver = WebhookReceiver(
+            self.webhook_secret, lambda line: self._log_line("webhook-receiver", line)
+        )
+        self.local_routes[RECEIVER_PATH] = self.webhook_receiver.handle
         if self.seed:
             seed_catalog(self.dynamodb, self.resources.table_names["products"], sample_catalog())
         for function in self.topology.functions:
@@ -116,6 +133,10 @@ class LocalRuntime:
     # What tests and the CLI read -----------------------------------------------------------
 
     @property
+    def receiver_url(self) -> str:
+        return self.api_url + RECEIVER_PATH
+
+    @property
     def api_url(self) -> str:
         assert self._gateway is not None, "not started"
         return self._gateway.url
@@ -138,6 +159,8 @@ class LocalRuntime:
                 "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
                 # Metrics would print an EMF blob per invocation; CloudWatch reads them on AWS.
                 "POWERTOOLS_METRICS_DISABLED": "true",
+                # Callbacks may be plain http to loopback (the built-in receiver); never on AWS.
+                "WEBHOOK_LOCAL_MODE": "true",
             }
             | self.function_environment.get(function.name, {})
         )
@@ -219,6 +242,10 @@ class LocalRuntime:
 
     def _runtime_log(self, function: str) -> Callable[[str], None]:
         return lambda message: self._log_line(function, f"(event source mapping) {message}")
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def _free_port(host: str) -> int:

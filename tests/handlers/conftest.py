@@ -15,6 +15,8 @@ from infra.topology import TOPOLOGY
 from shared import aws as shared_aws
 from shared.settings import get_settings
 
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
 
 @dataclass
 class Aws:
@@ -63,7 +65,13 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         dynamodb, sqs = boto3.client("dynamodb"), boto3.client("sqs")
-        resources = provision(TOPOLOGY, dynamodb, sqs)
+        resources = provision(
+            TOPOLOGY,
+            dynamodb,
+            sqs,
+            boto3.client("secretsmanager"),
+            {secret.name: WEBHOOK_SECRET for secret in TOPOLOGY.secrets},
+        )
         seed_catalog(dynamodb, resources.table_names["products"], sample_catalog())
         for function in TOPOLOGY.functions:
             for variable, value in resources.environment(TOPOLOGY, function).items():

@@ -9,7 +9,7 @@ import pytest
 
 from order_worker import handler
 from orders import service, store
-from orders.models import OrderStatus
+from orders.models import NotificationStatus, OrderStatus
 from tests.conftest import FakeContext, load_event
 from tests.handlers.conftest import Aws
 from tests.handlers.test_order_api import invoke as invoke_api
@@ -101,13 +101,17 @@ def test_a_racing_duplicate_cannot_reserve_twice(aws: Aws, monkeypatch: pytest.M
     message = place(aws, [{"sku": "KB-001", "quantity": 5}])
     stale = store.get_order(order_of(message))
     # ...and another delivery that settled it in the meantime
-    assert service.settle_order(order_of(message)) is OrderStatus.CONFIRMED
+    settled = service.settle_order(order_of(message))
+    assert settled is not None
+    assert settled.status is OrderStatus.CONFIRMED
     monkeypatch.setattr(store, "get_order", lambda _: stale)
 
     # When the slow worker carries on, its transaction's condition refuses it
-    assert service.settle_order(order_of(message)) is None
+    service.settle_order(order_of(message))
 
     assert aws.stock("KB-001") == 20
+    monkeypatch.undo()
+    assert service.get_order(order_of(message)).status is OrderStatus.CONFIRMED
 
 
 def test_the_last_units_go_to_one_order_only(aws: Aws) -> None:
@@ -178,3 +182,72 @@ def test_sample_event_settles_its_order_and_reports_the_poison_record(aws: Aws) 
 
     assert run_worker(event) == [event["Records"][1]["messageId"]]
     assert service.get_order(order_id).status is OrderStatus.CONFIRMED
+
+
+PUBLIC_CALLBACK = (
+    "https://93.184.215.14/hooks/orders"  # a public address literal; never called here
+)
+
+
+def place_with_callback(aws: Aws, items: list[dict[str, Any]]) -> dict[str, Any]:
+    body = {"customerId": "c-7", "items": items, "callbackUrl": PUBLIC_CALLBACK}
+    status, _, answer = invoke_api(place_order_event(body=body))
+    assert status == 202, answer
+    (message,) = aws.receive()
+    return message
+
+
+def test_a_settled_order_with_a_callback_publishes_one_event(aws: Aws) -> None:
+    message = place_with_callback(aws, [{"sku": "KB-001", "quantity": 1}])
+
+    run_worker(sqs_event(message))
+
+    (published,) = aws.receive("notifications")
+    envelope = json.loads(published["Body"])
+    order = status_of(aws, message)
+    (notification,) = order["notifications"]
+    assert notification["status"] == "PENDING"
+    assert notification["type"] == "order.confirmed"
+    assert envelope["type"] == "webhook.requested"
+    assert envelope["id"] == envelope["data"]["eventId"] == notification["eventId"]
+    assert envelope["data"]["callbackUrl"] == PUBLIC_CALLBACK
+    assert envelope["data"]["payload"]["type"] == "order.confirmed"
+    assert envelope["data"]["payload"]["data"]["total"] == {"amount": 8900, "currency": "EUR"}
+    assert envelope["correlationId"] == "sample-correlation-0001"
+
+
+def test_a_redelivered_order_message_republishes_the_same_event_id(aws: Aws) -> None:
+    message = place_with_callback(aws, [{"sku": "MN-003", "quantity": 99}])
+
+    run_worker(sqs_event(message))
+    run_worker(sqs_event(message))
+
+    ids = {json.loads(m["Body"])["data"]["eventId"] for m in aws.receive("notifications")}
+    (notification,) = status_of(aws, message)["notifications"]
+    assert ids == {notification["eventId"]}
+    assert notification["type"] == "order.rejected"
+
+
+def test_no_event_is_published_once_the_event_is_settled(aws: Aws) -> None:
+    message = place_with_callback(aws, [{"sku": "KB-001", "quantity": 1}])
+    run_worker(sqs_event(message))
+    aws.receive("notifications")
+    order = store.get_order(order_of(message))
+    assert order is not None
+    store.record_notification(
+        order.order_id,
+        order.notifications[0].model_copy(
+            update={"status": NotificationStatus.DELIVERED, "attempts": 1}
+        ),
+    )
+
+    run_worker(sqs_event(message))
+
+    assert aws.receive("notifications") == []
+
+
+def test_an_order_without_callback_owes_no_event(aws: Aws) -> None:
+    message = place(aws, [{"sku": "KB-001", "quantity": 1}])
+    run_worker(sqs_event(message))
+    assert status_of(aws, message)["notifications"] == []
+    assert aws.receive("notifications") == []

@@ -37,6 +37,9 @@ def test_sample_requests_and_messages_conform() -> None:
     jsonschema.validate(body, schema("api/place-order.request"))
     message = json.loads(load_event("sqs/orders")["Records"][0]["body"])
     jsonschema.validate(message, schema("messages/order-placed.v1"))
+    message = json.loads(load_event("sqs/notifications")["Records"][0]["body"])
+    jsonschema.validate(message, schema("messages/webhook-requested.v1"))
+    jsonschema.validate(message["data"]["payload"], schema("webhooks/order-event.payload"))
 
 
 def test_schemas_refuse_what_the_api_refuses() -> None:

@@ -1,0 +1,325 @@
+"""Webhook delivery end to end: the local runtime delivers to a real HTTP receiver in this test,
+which verifies every signature with the Standard Webhooks reference library.
+
+The retry schedule is shrunk to seconds: 3 attempts, 1 s doubling to a 2 s cap, 0.5 s timeouts.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from standardwebhooks import Webhook
+
+from infra.local.runtime import LocalRuntime
+from tests.local.conftest import Http, wait_until
+
+pytestmark = pytest.mark.local
+
+SECRET = "whsec_c2VjcmV0LWZvci10aGUtbG9jYWwtd2ViaG9vay10ZXN0cw=="
+FAST_SCHEDULE = {
+    "WEBHOOK_MAX_ATTEMPTS": "3",
+    "WEBHOOK_RETRY_BASE_SECONDS": "1",
+    "WEBHOOK_RETRY_MAX_DELAY_SECONDS": "2",
+    "WEBHOOK_CONNECT_TIMEOUT_SECONDS": "0.5",
+    "WEBHOOK_READ_TIMEOUT_SECONDS": "0.5",
+}
+
+
+@dataclass
+class Receiver:
+    """A third party: answers per path from a script, verifies and records every request."""
+
+    server: ThreadingHTTPServer
+    scripts: dict[str, list[tuple[int, float, dict[str, str]]]] = field(default_factory=dict)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def script(self, path: str, *answers: tuple[int, float, dict[str, str]]) -> str:
+        """Answers for `path`, in order; the last one repeats. Returns the callback URL."""
+        self.scripts[path] = list(answers)
+        return self.url + path
+
+    def hits(self, path: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [r for r in self.requests if r["path"] == path]
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    verifier = Webhook(SECRET)
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *_: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            headers = dict(self.headers.items())
+            try:
+                payload, verified = verifier.verify(body, headers), True
+            except Exception:
+                payload, verified = None, False
+            with state.lock:
+                state.requests.append(
+                    {
+                        "path": self.path,
+                        "headers": headers,
+                        "payload": payload,
+                        "verified": verified,
+                    }
+                )
+                script = state.scripts.get(self.path, [(204, 0.0, {})])
+                status, delay, extra = script.pop(0) if len(script) > 1 else script[0]
+            time.sleep(delay)
+            try:
+                self.send_response(status)
+                for name, value in extra.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            except OSError:
+                pass  # the notifier gave up waiting: that is the point of a slow answer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state = Receiver(server)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def runtime() -> Iterator[LocalRuntime]:
+    with LocalRuntime(
+        port=0,
+        echo_logs=False,
+        webhook_secret=SECRET,
+        function_environment={"notifier": FAST_SCHEDULE},
+    ) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def http(runtime: LocalRuntime) -> Http:
+    return Http(runtime.api_url)
+
+
+def order_with_callback(http: Http, callback_url: str, sku: str = "MS-002") -> str:
+    reply = http.post(
+        "/orders",
+        {
+            "customerId": "c-hook",
+            "items": [{"sku": sku, "quantity": 1}],
+            "callbackUrl": callback_url,
+        },
+    )
+    assert reply.status == 202, reply.body
+    return str(reply.body["orderId"])
+
+
+def settled_notification(http: Http, order_id: str, timeout_s: float = 30) -> dict[str, Any]:
+    """The order's one notification, once it is DELIVERED or FAILED."""
+    result: dict[str, Any] = {}
+
+    def done() -> bool:
+        notes = http.get(f"/orders/{order_id}").body["notifications"]
+        if notes and notes[0]["status"] != "PENDING":
+            result.update(notes[0])
+            return True
+        return False
+
+    wait_until(done, timeout_s, what=f"notification of {order_id} settled")
+    return result
+
+
+def dead_letters(runtime: LocalRuntime) -> list[dict[str, Any]]:
+    dlq = runtime.resources.dlq_urls["notifications"]
+    messages = runtime.sqs.receive_message(
+        QueueUrl=dlq, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=0
+    ).get("Messages", [])
+    return list(messages)
+
+
+def dead_letter_for(runtime: LocalRuntime, order_id: str) -> dict[str, Any] | None:
+    for message in dead_letters(runtime):
+        if json.loads(message["Body"])["data"]["orderId"] == order_id:
+            return message
+    return None
+
+
+def test_a_delivery_is_signed_and_verifiable(http: Http, receiver: Receiver) -> None:
+    url = receiver.script("/ok", (204, 0, {}))
+
+    order_id = order_with_callback(http, url)
+    notification = settled_notification(http, order_id)
+
+    assert notification["status"] == "DELIVERED"
+    assert notification["attempts"] == 1
+    assert notification["lastStatusCode"] == 204
+    assert notification["deliveredAt"]
+    (request,) = receiver.hits("/ok")
+    assert request["verified"]
+    assert request["headers"]["webhook-id"] == notification["eventId"]
+    assert request["payload"]["type"] == "order.confirmed"
+    assert request["payload"]["data"]["orderId"] == order_id
+    assert request["payload"]["data"]["status"] == "CONFIRMED"
+
+
+def test_a_500_is_retried_until_it_succeeds(http: Http, receiver: Receiver) -> None:
+    url = receiver.script("/flaky", (500, 0, {}), (200, 0, {}))
+
+    notification = settled_notification(http, order_with_callback(http, url))
+
+    assert (notification["status"], notification["attempts"]) == ("DELIVERED", 2)
+    hits = receiver.hits("/flaky")
+    assert len(hits) == 2
+    assert all(h["verified"] for h in hits)
+    assert hits[0]["headers"]["webhook-id"] == hits[1]["headers"]["webhook-id"]
+
+
+def test_a_receiver_that_always_fails_ends_failed_and_dead_lettered(
+    http: Http, receiver: Receiver, runtime: LocalRuntime
+) -> None:
+    url = receiver.script("/down", (500, 0, {}))
+
+    order_id = order_with_callback(http, url)
+    notification = settled_notification(http, order_id)
+
+    assert notification["status"] == "FAILED"
+    assert (notification["attempts"], notification["lastStatusCode"]) == (3, 500)
+    assert len(receiver.hits("/down")) == 3
+    dead = dead_letter_for(runtime, order_id)
+    assert dead is not None
+    attributes = {k: v["StringValue"] for k, v in dead["MessageAttributes"].items()}
+    assert attributes["failureReason"] == "HTTP 500"
+    assert attributes["attempts"] == "3"
+    assert attributes["eventId"] == notification["eventId"]
+
+
+def test_a_dead_lettered_event_is_replayable_once_the_receiver_recovers(
+    http: Http, receiver: Receiver, runtime: LocalRuntime
+) -> None:
+    # Given an event that failed for good and sits in the DLQ
+    url = receiver.script("/recovers", (503, 0, {}))
+    order_id = order_with_callback(http, url)
+    failed = settled_notification(http, order_id)
+    assert failed["status"] == "FAILED"
+    dead = dead_letter_for(runtime, order_id)
+    assert dead is not None
+
+    # When the receiver is fixed and the message is moved back to the notifications queue
+    receiver.script("/recovers", (204, 0, {}))
+    runtime.sqs.send_message(
+        QueueUrl=runtime.resources.queue_urls["notifications"], MessageBody=dead["Body"]
+    )
+    runtime.sqs.delete_message(
+        QueueUrl=runtime.resources.dlq_urls["notifications"], ReceiptHandle=dead["ReceiptHandle"]
+    )
+
+    # Then the same event is delivered
+    def delivered() -> bool:
+        return bool(
+            http.get(f"/orders/{order_id}").body["notifications"][0]["status"] == "DELIVERED"
+        )
+
+    wait_until(delivered, 30, "replayed event delivered")
+    assert receiver.hits("/recovers")[-1]["headers"]["webhook-id"] == failed["eventId"]
+
+
+def test_410_is_permanent_and_not_retried(
+    http: Http, receiver: Receiver, runtime: LocalRuntime
+) -> None:
+    url = receiver.script("/gone", (410, 0, {}))
+
+    order_id = order_with_callback(http, url)
+    notification = settled_notification(http, order_id)
+    time.sleep(2.5)  # longer than any retry delay: a retry would have arrived by now
+
+    assert (notification["status"], notification["attempts"]) == ("FAILED", 1)
+    assert len(receiver.hits("/gone")) == 1
+    assert dead_letter_for(runtime, order_id) is not None
+
+
+def test_a_receiver_slower_than_the_timeout_is_retried(http: Http, receiver: Receiver) -> None:
+    url = receiver.script("/slow", (200, 2.0, {}), (200, 0, {}))
+
+    notification = settled_notification(http, order_with_callback(http, url))
+
+    assert (notification["status"], notification["attempts"]) == ("DELIVERED", 2)
+    assert len(receiver.hits("/slow")) == 2
+
+
+def test_429_honours_retry_after(http: Http, receiver: Receiver) -> None:
+    url = receiver.script("/busy", (429, 0, {"Retry-After": "3"}), (200, 0, {}))
+
+    order_with_callback(http, url)
+    wait_until(lambda: len(receiver.hits("/busy")) == 2, 30, "second attempt")
+
+    first, second = receiver.hits("/busy")
+    gap = int(second["headers"]["webhook-timestamp"]) - int(first["headers"]["webhook-timestamp"])
+    assert gap >= 2  # not the 1 s backoff: Retry-After's 3 s (timestamps are whole seconds)
+
+
+def test_redirects_are_not_followed(http: Http, receiver: Receiver) -> None:
+    target = receiver.script("/redirected-here", (204, 0, {}))
+    url = receiver.script("/moved", (302, 0, {"Location": target}))
+
+    notification = settled_notification(http, order_with_callback(http, url))
+
+    assert (notification["status"], notification["lastStatusCode"]) == ("FAILED", 302)
+    assert len(receiver.hits("/moved")) == 1
+    assert receiver.hits("/redirected-here") == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://169.254.169.254/latest/meta-data/", "https://10.1.2.3/hook", "https://192.168.0.10/"],
+)
+def test_private_and_metadata_callbacks_are_refused_at_placement(http: Http, url: str) -> None:
+    reply = http.post(
+        "/orders",
+        {"customerId": "c", "items": [{"sku": "MS-002", "quantity": 1}], "callbackUrl": url},
+    )
+    assert reply.status == 422
+    assert reply.body["errors"][0]["pointer"] == "/callbackUrl"
+
+
+def test_a_callback_refused_at_delivery_is_never_requested(receiver: Receiver) -> None:
+    # Given an API that accepted a loopback callback (local mode) and a notifier that, like AWS,
+    # refuses loopback, as if the callback's DNS had changed to a forbidden address since
+    strict = FAST_SCHEDULE | {"WEBHOOK_LOCAL_MODE": "false"}
+    with LocalRuntime(
+        port=0, echo_logs=False, webhook_secret=SECRET, function_environment={"notifier": strict}
+    ) as runtime:
+        http = Http(runtime.api_url)
+        url = receiver.script("/never", (204, 0, {}))
+
+        order_id = order_with_callback(http, url)
+        notification = settled_notification(http, order_id)
+
+        assert notification["status"] == "FAILED"
+        assert notification["lastError"].startswith("callback refused: 127.0.0.1 is a loopback")
+        assert receiver.hits("/never") == []
+        assert dead_letter_for(runtime, order_id) is not None
+
+
+def test_the_built_in_receiver_verifies_deliveries(http: Http, runtime: LocalRuntime) -> None:
+    order_id = order_with_callback(http, runtime.receiver_url)
+
+    assert settled_notification(http, order_id)["status"] == "DELIVERED"
+    deliveries = http.get("/_local/webhooks").body["deliveries"]
+    assert order_id in {d["payload"]["data"]["orderId"] for d in deliveries}
+    assert any("verified order.confirmed" in line for line in runtime.log_lines("webhook-receiver"))
