@@ -50,7 +50,7 @@ class Queue:
 @dataclass(frozen=True)
 class Secret:
     name: str
-    env_var: str  # the variable that carries the secret's ARN (or name) to functions
+    env_var: str  # the variable that carries the secret's ARN to functions
     description: str
 
 
@@ -186,14 +186,12 @@ class Topology:
             if source.batch_size > 10 and source.max_batching_window_s < 1:
                 problems.append(f"{function.name}: batches over 10 need a batching window")
         for function in self.functions:
-            for table in function.tables:
-                self.table(table)
-            for queue_name in function.sends_to:
-                self.queue(queue_name)
-            for queue_name in function.dead_letters_to:
-                self.dlq_env_var(queue_name)
-            for secret in function.secrets:
-                self.secret(secret)
+            try:
+                self.environment_names(function)
+            except KeyError as unknown:
+                problems.append(f"{function.name}: {unknown.args[0]}")
+            if function.reschedules and function.event_source is None:
+                problems.append(f"{function.name}: reschedules without an event source")
         for queue in self.queues:
             if queue.dlq_retention_s <= queue.retention_s:
                 problems.append(f"{queue.name}: DLQ retention must exceed the queue's")
@@ -245,6 +243,7 @@ ORDER_API = Function(
     timeout_s=10,
     tables={"products": "read", "orders": "read_write"},
     sends_to=("orders",),
+    environment={"MAX_BODY_BYTES": str(API_BODY_LIMIT_BYTES)},
 )
 ORDER_WORKER = Function(
     name="order-worker",

@@ -50,7 +50,7 @@ class ProductList(ApiModel):
 
 class OrderLine(ApiModel):
     sku: Sku
-    quantity: int = Field(ge=1, le=MAX_QUANTITY)
+    quantity: int = Field(ge=1, le=MAX_QUANTITY, strict=True)  # "2", 2.0 and true are refused
 
 
 def _distinct_skus(lines: list[OrderLine]) -> list[OrderLine]:

@@ -14,6 +14,7 @@ from constructs import Construct
 
 from infra.cdk.messaging import Messaging
 from infra.cdk.naming import construct_id
+from infra.cdk.secrets import Secrets
 from infra.cdk.storage import Storage
 from infra.topology import Function, Topology, common_environment
 
@@ -39,7 +40,7 @@ POWERTOOLS_LAYER_PARAMETER = (
 
 
 class Functions(Construct):
-    """One function per topology function, wired to exactly the tables and queues it declares.
+    """One function per topology function, wired to exactly the resources it declares.
 
     Boto3 comes with the runtime and Powertools (with pydantic) from its public layer, so the
     asset is `functions/` as it is: no bundling.
@@ -53,12 +54,14 @@ class Functions(Construct):
         topology: Topology,
         storage: Storage,
         messaging: Messaging,
+        secrets: Secrets,
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, id)
         self._topology = topology
         self._storage = storage
         self._messaging = messaging
+        self._secrets = secrets
         self._removal_policy = removal_policy
         self._code = lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=ASSET_EXCLUDES)
         self._powertools = lambda_.LayerVersion.from_layer_version_arn(
@@ -66,10 +69,20 @@ class Functions(Construct):
             "PowertoolsLayer",
             ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_LAYER_PARAMETER),
         )
-        # Environment variable -> the deployed name or URL it carries.
-        self._resource_values = {
-            table.env_var: storage.tables[table.name].table_name for table in topology.tables
-        } | {queue.env_var: messaging.queues[queue.name].queue_url for queue in topology.queues}
+        # Environment variable -> the deployed name, URL or ARN it carries.
+        self._resource_values = (
+            {table.env_var: storage.tables[table.name].table_name for table in topology.tables}
+            | {queue.env_var: messaging.queues[queue.name].queue_url for queue in topology.queues}
+            | {
+                queue.dlq_env_var: messaging.dead_letter_queues[queue.name].queue_url
+                for queue in topology.queues
+                if queue.dlq_env_var is not None
+            }
+            | {
+                secret.env_var: secrets.secrets[secret.name].secret_arn
+                for secret in topology.secrets
+            }
+        )
         self.by_name: dict[str, lambda_.Function] = {
             spec.name: self._function(spec) for spec in topology.functions
         }
@@ -114,6 +127,10 @@ class Functions(Construct):
                     assert_never(access)
         for queue_name in spec.sends_to:
             self._messaging.queues[queue_name].grant_send_messages(function)
+        for queue_name in spec.dead_letters_to:
+            self._messaging.dead_letter_queues[queue_name].grant_send_messages(function)
+        for secret_name in spec.secrets:
+            self._secrets.secrets[secret_name].grant_read(function)
         if (source := spec.event_source) is not None:
             window = source.max_batching_window_s
             function.add_event_source(

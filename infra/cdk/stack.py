@@ -1,4 +1,5 @@
-"""The stack, drawn like the architecture: API -> function -> queue -> function -> tables."""
+"""The stack, drawn like the architecture: API -> function -> queue -> function -> tables,
+and on through the notifications queue to the notifier, which reads the signing secret."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from infra.cdk.api import Api
 from infra.cdk.functions import Functions
 from infra.cdk.messaging import Messaging
 from infra.cdk.naming import construct_id
+from infra.cdk.secrets import Secrets
 from infra.cdk.storage import Storage
 from infra.topology import Topology
 
@@ -18,7 +20,7 @@ REMOVAL_POLICY_CONTEXT = "removalPolicy"
 
 
 def removal_policy_from_context(scope: Construct) -> RemovalPolicy:
-    """What happens to tables and log groups when the stack is deleted.
+    """What happens to tables, log groups and secrets when the stack is deleted.
 
     RETAIN by default, so deleting a stack never deletes orders. A throwaway stack opts in to
     deletion with the context value `removalPolicy=destroy`, e.g.
@@ -43,12 +45,14 @@ class AsyncOrdersStack(Stack):
 
         storage = Storage(self, "Storage", topology=topology, removal_policy=removal_policy)
         messaging = Messaging(self, "Messaging", topology=topology)
+        secrets = Secrets(self, "Secrets", topology=topology, removal_policy=removal_policy)
         functions = Functions(
             self,
             "Functions",
             topology=topology,
             storage=storage,
             messaging=messaging,
+            secrets=secrets,
             removal_policy=removal_policy,
         )
         api = Api(
@@ -66,3 +70,5 @@ class AsyncOrdersStack(Stack):
             CfnOutput(self, f"{construct_id(name)}DlqUrl", value=dlq.queue_url)
         for name, table in storage.tables.items():
             CfnOutput(self, f"{construct_id(name)}TableName", value=table.table_name)
+        for name, secret in secrets.secrets.items():
+            CfnOutput(self, f"{construct_id(name)}SecretArn", value=secret.secret_arn)

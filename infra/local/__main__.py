@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 
 from infra.local.runtime import LocalRuntime
@@ -14,12 +15,20 @@ from infra.local.runtime import LocalRuntime
 
 def main() -> None:
     host = os.environ.get("HOST", "127.0.0.1")
-    port = int(os.environ.get("PORT", "3000"))
-    runtime = LocalRuntime(
-        host=host, port=port, webhook_secret=os.environ.get("WEBHOOK_SECRET")
-    ).start()
+    try:
+        port = int(os.environ.get("PORT", "3000"))
+    except ValueError:
+        sys.exit(f"PORT must be a number, not {os.environ['PORT']!r}")
+    try:
+        runtime = LocalRuntime(
+            host=host, port=port, webhook_secret=os.environ.get("WEBHOOK_SECRET")
+        ).start()
+    except OSError as error:
+        sys.exit(f"Cannot serve on {host}:{port}: {error.strerror}. Set PORT (and HOST) to choose.")
     stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    # SIGINT too: a shell without job control starts background jobs with SIGINT ignored.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, lambda *_: stopping.set())
     api = runtime.api_url
     print(
         f"""
@@ -50,8 +59,6 @@ Ctrl-C to stop.
     )
     try:
         stopping.wait()
-    except KeyboardInterrupt:
-        pass
     finally:
         print("\nStopping...", flush=True)
         runtime.stop()

@@ -72,7 +72,8 @@ class SqsEventSourceMapping:
             try:
                 messages = self._receive_batch()
             except Exception as error:  # the queue is unreachable: back off like Lambda's poller
-                self._log(f"receive failed: {error}")
+                if not self._stop.is_set():
+                    self._log(f"receive failed: {error}")
                 self._stop.wait(1.0)
                 continue
             if not messages:

@@ -13,6 +13,7 @@ not the repository.
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 import time
 import traceback
@@ -73,6 +74,8 @@ def serve(connection: Connection, handler_path: str) -> None:
 
 
 if __name__ == "__main__":
+    # Ctrl-C reaches the whole process group; the runtime that started us decides when we stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     fd, handler_path, code_dir = sys.argv[1], sys.argv[2], sys.argv[3]
     sys.path.insert(0, code_dir)
     serve(Connection(int(fd)), handler_path)

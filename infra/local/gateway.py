@@ -140,7 +140,12 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
     def read_body(self) -> bytes | None:
         length = int(self.headers.get("Content-Length") or 0)
         if length > GATEWAY_PAYLOAD_LIMIT:
-            self.send_problem(413, "payload-too-large", "Request entity too large")
+            remaining = min(
+                length, 8 * GATEWAY_PAYLOAD_LIMIT
+            )  # drain, so the client reads our answer
+            while remaining > 0 and (chunk := self.rfile.read(min(remaining, 1 << 20))):
+                remaining -= len(chunk)
+            self.send_problem(413, "gateway-REQUEST_TOO_LARGE", "Request entity too large")
             self.close_connection = True
             return None
         return self.rfile.read(length) if length else b""
@@ -159,16 +164,16 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
         try:
             result = self.gateway.function.invoke(event)
         except FunctionTimeout:
-            self.send_problem(504, "gateway-integration-timeout", "Endpoint request timed out")
+            self.send_problem(504, "gateway-INTEGRATION_TIMEOUT", "Endpoint request timed out")
             return
         except InvocationError:
-            self.send_problem(502, "gateway-integration-failure", "Internal server error")
+            self.send_problem(502, "gateway-DEFAULT_5XX", "Internal server error")
             return
         self._send_proxy_result(result)
 
     def _send_proxy_result(self, result: Any) -> None:
         if not isinstance(result, dict) or not isinstance(result.get("statusCode"), int):
-            self.send_problem(502, "gateway-integration-failure", "Malformed Lambda proxy response")
+            self.send_problem(502, "gateway-DEFAULT_5XX", "Malformed Lambda proxy response")
             return
         body = result.get("body") or ""
         payload = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()

@@ -11,6 +11,7 @@ the guarantee; SQS requests (long polls included) still run concurrently.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -46,4 +47,6 @@ def main(host: str, port: int) -> None:
 
 
 if __name__ == "__main__":
+    # Ctrl-C reaches the whole process group; the runtime stops us after its pollers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     main(sys.argv[1], int(sys.argv[2]))

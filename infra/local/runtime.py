@@ -165,7 +165,7 @@ class LocalRuntime:
             | self.function_environment.get(function.name, {})
         )
 
-    def wait_until_idle(self, timeout_s: float = 30.0, settle_s: float = 0.3) -> None:
+    def wait_until_idle(self, timeout_s: float = 60.0, settle_s: float = 0.3) -> None:
         """Block until every consumer queue is empty (nothing visible or in flight) and stays so."""
         deadline = time.monotonic() + timeout_s
         quiet_since: float | None = None

@@ -25,7 +25,7 @@ from infra.cdk.app import STACK_NAME, build
 from infra.cdk.functions import POWERTOOLS_LAYER_PARAMETER
 from infra.cdk.naming import construct_id
 from infra.cdk.stack import AsyncOrdersStack, removal_policy_from_context
-from infra.topology import TOPOLOGY, Function, common_environment
+from infra.topology import TOPOLOGY, EventSource, Function, common_environment
 
 pytestmark = pytest.mark.infra
 
@@ -38,6 +38,7 @@ WRITE_ACTIONS = {
     "dynamodb:DeleteItem",
     "dynamodb:BatchWriteItem",
 }
+SECRET_KEY_LENGTH = 44  # alphanumeric: valid base64 of 33 bytes, a Standard Webhooks key
 CAN_READ_WRITE = {
     None: (False, False),
     "read": (True, False),
@@ -84,6 +85,23 @@ def table_id(template: Json, name: str) -> str:
     return output_ref(template, f"{construct_id(name)}TableName")
 
 
+def secret_id(template: Json, name: str) -> str:
+    return output_ref(template, f"{construct_id(name)}SecretArn")
+
+
+def resource_ids(template: Json) -> dict[tuple[str, str], str]:
+    """(environment variable, logical name) -> logical id, as `environment_names` pairs them."""
+    ids = {(t.env_var, t.name): table_id(template, t.name) for t in TOPOLOGY.tables}
+    ids |= {(q.env_var, q.name): queue_id(template, q.name) for q in TOPOLOGY.queues}
+    ids |= {
+        (q.dlq_env_var, q.dlq_name): dlq_id(template, q.name)
+        for q in TOPOLOGY.queues
+        if q.dlq_env_var is not None
+    }
+    ids |= {(s.env_var, s.name): secret_id(template, s.name) for s in TOPOLOGY.secrets}
+    return ids
+
+
 def function_id(resources: Json, spec: Function) -> str:
     """The function whose FUNCTION_NAME (from common_environment) is the topology name."""
     (found,) = [
@@ -114,6 +132,15 @@ def allowed(resources: Json, spec: Function) -> Iterator[tuple[str, Any]]:
 def actions_on(resources: Json, spec: Function, logical_id: str) -> set[str]:
     arn = {"Fn::GetAtt": [logical_id, "Arn"]}
     return {action for action, resource in allowed(resources, spec) if resource == arn}
+
+
+def secret_actions(resources: Json, spec: Function) -> dict[str, set[str]]:
+    """Secrets Manager action -> the resources (as JSON) the function's role is allowed it on."""
+    found: dict[str, set[str]] = {}
+    for action, resource in allowed(resources, spec):
+        if action.startswith("secretsmanager:"):
+            found.setdefault(action, set()).add(json.dumps(resource, sort_keys=True))
+    return found
 
 
 def resource_path(resources: Json, resource_id: Any) -> str:
@@ -165,25 +192,31 @@ def test_every_queue_and_dead_letter_queue_refuses_requests_without_tls(
     assert denied_without_tls == expected
 
 
-def test_every_consumer_reads_its_queue_in_batches_with_partial_failures(
-    template: Json, resources: Json
+def test_there_is_one_event_source_mapping_per_consumer(resources: Json) -> None:
+    mappings = of_type(resources, "AWS::Lambda::EventSourceMapping")
+
+    assert len(mappings) == len(list(TOPOLOGY.consumers()))
+
+
+@pytest.mark.parametrize(
+    ("function", "source"),
+    list(TOPOLOGY.consumers()),
+    ids=[f.name for f, _ in TOPOLOGY.consumers()],
+)
+def test_consumer_reads_its_queue_in_batches_with_partial_failures(
+    function: Function, source: EventSource, template: Json, resources: Json
 ) -> None:
-    mappings = of_type(resources, "AWS::Lambda::EventSourceMapping").values()
-    consumers = list(TOPOLOGY.consumers())
-    assert len(mappings) == len(consumers)
-    for function, source in consumers:
-        (mapping,) = [
-            m["Properties"]
-            for m in mappings
-            if m["Properties"]["FunctionName"] == {"Ref": function_id(resources, function)}
-        ]
-        assert mapping["EventSourceArn"] == {
-            "Fn::GetAtt": [queue_id(template, source.queue), "Arn"]
-        }
-        assert mapping["BatchSize"] == source.batch_size
-        assert mapping.get("MaximumBatchingWindowInSeconds", 0) == source.max_batching_window_s
-        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-        assert mapping["ScalingConfig"] == {"MaximumConcurrency": source.max_concurrency}
+    (mapping,) = [
+        m["Properties"]
+        for m in of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": function_id(resources, function)}
+    ]
+
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": [queue_id(template, source.queue), "Arn"]}
+    assert mapping["BatchSize"] == source.batch_size
+    assert mapping.get("MaximumBatchingWindowInSeconds", 0) == source.max_batching_window_s
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": source.max_concurrency}
 
 
 # --- functions ------------------------------------------------------------------------------
@@ -216,12 +249,30 @@ def test_function_environment_is_exactly_what_the_topology_names(
 
     for variable, value in common_environment(spec).items():
         assert variables[variable] == value
-    for table in TOPOLOGY.tables:
-        if table.env_var in names:
-            assert variables[table.env_var] == {"Ref": table_id(template, table.name)}
-    for queue in TOPOLOGY.queues:
-        if queue.env_var in names:
-            assert variables[queue.env_var] == {"Ref": queue_id(template, queue.name)}
+    # Tables, queues, DLQs and secrets: each variable carries its resource's name, URL or ARN
+    # (all three are the resource's Ref).
+    ids = resource_ids(template)
+    for variable, name in names.items():
+        assert variables[variable] == {"Ref": ids[variable, name]}, variable
+
+
+def test_the_worker_is_told_where_to_notify_and_the_notifier_what_it_needs(
+    template: Json, resources: Json
+) -> None:
+    def variables(name: str) -> Json:
+        function = resources[function_id(resources, TOPOLOGY.function(name))]
+        return function["Properties"]["Environment"]["Variables"]  # type: ignore[no-any-return]
+
+    worker, notifier = variables("order-worker"), variables("notifier")
+    notifications = {"Ref": queue_id(template, "notifications")}
+
+    assert worker["NOTIFICATIONS_QUEUE_URL"] == notifications
+    assert "NOTIFICATIONS_DLQ_URL" not in worker
+    assert "WEBHOOK_SECRET_ARN" not in worker
+    # The notifier reschedules its own messages and dead-letters them itself.
+    assert notifier["NOTIFICATIONS_QUEUE_URL"] == notifications
+    assert notifier["NOTIFICATIONS_DLQ_URL"] == {"Ref": dlq_id(template, "notifications")}
+    assert notifier["WEBHOOK_SECRET_ARN"] == {"Ref": secret_id(template, "webhook-signing")}
 
 
 def test_every_function_logs_to_its_own_group_with_a_retention(resources: Json) -> None:
@@ -282,7 +333,70 @@ def test_only_declared_senders_can_send_to_a_queue(
     for queue in TOPOLOGY.queues:
         sends = "sqs:SendMessage" in actions_on(resources, spec, queue_id(template, queue.name))
         assert sends == (queue.name in spec.sends_to), f"{spec.name} -> {queue.name}"
-        assert "sqs:SendMessage" not in actions_on(resources, spec, dlq_id(template, queue.name))
+
+
+@pytest.mark.parametrize("spec", TOPOLOGY.functions, ids=lambda f: f.name)
+def test_only_functions_that_dead_letter_a_queue_can_send_to_its_dlq(
+    spec: Function, template: Json, resources: Json
+) -> None:
+    for queue in TOPOLOGY.queues:
+        sends = "sqs:SendMessage" in actions_on(resources, spec, dlq_id(template, queue.name))
+        assert sends == (queue.name in spec.dead_letters_to), f"{spec.name} -> {queue.dlq_name}"
+
+
+def test_the_notifier_alone_can_park_notifications_in_their_dlq(
+    template: Json, resources: Json
+) -> None:
+    notifications_dlq = dlq_id(template, "notifications")
+    senders = {
+        spec.name
+        for spec in TOPOLOGY.functions
+        if "sqs:SendMessage" in actions_on(resources, spec, notifications_dlq)
+    }
+
+    assert senders == {"notifier"}
+
+
+@pytest.mark.parametrize("spec", TOPOLOGY.functions, ids=lambda f: f.name)
+def test_only_declared_readers_can_read_a_secret_and_only_that_secret(
+    spec: Function, template: Json, resources: Json
+) -> None:
+    declared = {
+        json.dumps({"Ref": secret_id(template, name)}, sort_keys=True) for name in spec.secrets
+    }
+    granted = secret_actions(resources, spec)
+
+    if spec.secrets:
+        assert granted["secretsmanager:GetSecretValue"] == declared
+    else:
+        assert "secretsmanager:GetSecretValue" not in granted
+    for action, targets in granted.items():
+        assert targets <= declared, f"{spec.name}: {action} on {targets - declared}"
+
+
+def test_the_notifier_alone_can_read_the_webhook_signing_secret(
+    template: Json, resources: Json
+) -> None:
+    secret = json.dumps({"Ref": secret_id(template, "webhook-signing")}, sort_keys=True)
+    readers = {
+        spec.name
+        for spec in TOPOLOGY.functions
+        if secret in secret_actions(resources, spec).get("secretsmanager:GetSecretValue", set())
+    }
+
+    assert readers == {"notifier"}
+
+
+@pytest.mark.parametrize(
+    "spec", [f for f in TOPOLOGY.functions if f.reschedules], ids=lambda f: f.name
+)
+def test_a_function_that_reschedules_can_change_its_messages_visibility(
+    spec: Function, template: Json, resources: Json
+) -> None:
+    assert spec.event_source is not None
+    own_queue = queue_id(template, spec.event_source.queue)
+
+    assert "sqs:ChangeMessageVisibility" in actions_on(resources, spec, own_queue)
 
 
 def test_the_api_function_can_enqueue_orders_and_the_worker_cannot(
@@ -295,6 +409,28 @@ def test_the_api_function_can_enqueue_orders_and_the_worker_cannot(
     assert "sqs:SendMessage" in actions_on(resources, api, orders_queue)
     assert "sqs:SendMessage" not in actions_on(resources, worker, orders_queue)
     assert "sqs:ReceiveMessage" in actions_on(resources, worker, orders_queue)
+
+
+# --- secrets --------------------------------------------------------------------------------
+
+
+def test_every_secret_is_a_generated_webhook_key_that_outlives_the_stack(
+    template: Json, resources: Json
+) -> None:
+    for spec in TOPOLOGY.secrets:
+        secret = resources[secret_id(template, spec.name)]
+        properties = secret["Properties"]
+
+        assert secret["Type"] == "AWS::SecretsManager::Secret"
+        assert properties["Description"] == spec.description
+        assert properties["GenerateSecretString"] == {
+            "PasswordLength": SECRET_KEY_LENGTH,
+            "ExcludePunctuation": True,
+            "IncludeSpace": False,
+        }
+        assert "SecretString" not in properties  # the value never appears in the template
+        assert secret["DeletionPolicy"] == secret["UpdateReplacePolicy"] == "Retain"
+    assert len(of_type(resources, "AWS::SecretsManager::Secret")) == len(TOPOLOGY.secrets)
 
 
 # --- storage --------------------------------------------------------------------------------
@@ -439,14 +575,16 @@ def test_gateway_errors_are_problem_details(resources: Json) -> None:
                 assert "status" not in problem
 
 
-def test_outputs_name_the_url_every_queue_and_every_table(template: Json) -> None:
+def test_outputs_name_the_url_every_queue_every_table_and_every_secret(template: Json) -> None:
     expected = {"ApiUrl"}
     expected |= {
         f"{construct_id(q.name)}{kind}" for q in TOPOLOGY.queues for kind in ("QueueUrl", "DlqUrl")
     }
     expected |= {f"{construct_id(t.name)}TableName" for t in TOPOLOGY.tables}
+    expected |= {f"{construct_id(s.name)}SecretArn" for s in TOPOLOGY.secrets}
 
     assert set(template["Outputs"]) == expected
+    assert "WebhookSigningSecretArn" in template["Outputs"]  # the name the README documents
 
 
 # --- the template as CloudFormation sees it -------------------------------------------------

@@ -56,7 +56,7 @@ class Http:
         assert reply.status == 202, reply.body
         return str(reply.body["orderId"])
 
-    def wait_for(self, order_id: str, timeout_s: float = 20) -> dict[str, Any]:
+    def wait_for(self, order_id: str, timeout_s: float = 60) -> dict[str, Any]:
         """Poll the status link until the order leaves ACCEPTED, as a client would."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -72,7 +72,7 @@ def _reply(status: int, headers: Any, raw: bytes) -> Reply:
 
 
 def wait_until(
-    condition: Callable[[], bool], timeout_s: float = 20, what: str = "condition"
+    condition: Callable[[], bool], timeout_s: float = 60, what: str = "condition"
 ) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

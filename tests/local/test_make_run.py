@@ -32,6 +32,7 @@ def test_serves_the_api_and_stops_on_ctrl_c() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group, like a terminal's foreground job
     )
     try:
         assert process.stdout is not None
@@ -48,13 +49,36 @@ def test_serves_the_api_and_stops_on_ctrl_c() -> None:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/products", timeout=10) as reply:
             assert reply.status == 200
 
-        process.send_signal(signal.SIGINT)
+        # Ctrl-C in a terminal signals the whole foreground process group
+        os.killpg(process.pid, signal.SIGINT)
         assert process.wait(timeout=30) == 0
+        rest = process.stdout.read()
+        assert "Traceback" not in rest, rest
+        assert "receive failed" not in rest, rest
     finally:
         if process.poll() is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
     with (
         pytest.raises(ConnectionRefusedError),
         socket.create_connection(("127.0.0.1", port), timeout=1),
     ):
         pass
+
+
+def test_a_busy_port_gets_a_clear_message() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        finished = subprocess.run(
+            [sys.executable, "-m", "infra.local"],
+            cwd=REPO,
+            env=os.environ | {"PORT": str(port), "HOST": "127.0.0.1"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert finished.returncode == 1
+    assert f"Cannot serve on 127.0.0.1:{port}" in finished.stderr
+    assert "Traceback" not in finished.stderr

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from infra.local.runtime import LocalRuntime
+from infra.topology import TOPOLOGY
 from tests.conftest import load_event
 from tests.local.conftest import Http
 
@@ -126,3 +127,27 @@ def test_functions_run_isolated_with_their_own_environment(runtime: LocalRuntime
     assert pids["order-api"]
     assert pids["order-worker"]
     assert not pids["order-api"] & pids["order-worker"]
+
+
+def test_the_gateway_refuses_bodies_over_10_mb(http: Http) -> None:
+    reply = http.request("POST", "/orders", b"x" * (10 * 1024 * 1024 + 1))
+    assert reply.status == 413
+    assert reply.body["type"] == "urn:orders-api:problem:gateway-REQUEST_TOO_LARGE"
+
+
+def test_a_failing_or_timed_out_function_gets_the_gateways_5xx() -> None:
+    slow = TOPOLOGY.replace_function("order-api", timeout_s=0.001)
+    with LocalRuntime(slow, port=0, echo_logs=False) as runtime:
+        reply = Http(runtime.api_url).get("/products")
+        assert (reply.status, reply.body["type"]) == (
+            504,
+            "urn:orders-api:problem:gateway-INTEGRATION_TIMEOUT",
+        )
+    broken = {"order-api": {"POWERTOOLS_LOG_LEVEL": "NOT-A-LEVEL"}}
+    with LocalRuntime(port=0, echo_logs=False, function_environment=broken) as runtime:
+        reply = Http(runtime.api_url).get("/products")
+        assert (reply.status, reply.body["type"]) == (
+            502,
+            "urn:orders-api:problem:gateway-DEFAULT_5XX",
+        )
+        assert any("init failed" in line for line in runtime.log_lines("order-api"))

@@ -13,10 +13,10 @@ from tests.local.conftest import Http, wait_until
 
 pytestmark = pytest.mark.local
 
-# Poison messages go to the DLQ after two receives, three seconds apart (timings shrunk, so the
+# Poison messages go to the DLQ after two receives, five seconds apart (timings shrunk, so the
 # six-times visibility advice is waived; shorter than a worker's cold start would make SQS
 # redeliver messages still being processed, which is real SQS behaviour, not what we test here).
-FAST = TOPOLOGY.replace_queue("orders", visibility_timeout_s=3, max_receive_count=2)
+FAST = TOPOLOGY.replace_queue("orders", visibility_timeout_s=5, max_receive_count=2)
 
 
 def fast_runtime(topology: Topology = FAST) -> LocalRuntime:

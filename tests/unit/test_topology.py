@@ -32,3 +32,15 @@ def test_every_consumer_reads_a_queue_that_exists_with_a_dlq() -> None:
         queue = TOPOLOGY.queue(source.queue)
         assert queue.max_receive_count >= 5, function.name
         assert queue.dlq_retention_s > queue.retention_s
+
+
+def test_unknown_names_are_reported_not_raised() -> None:
+    assert TOPOLOGY.replace_function("notifier", secrets=("nope",)).validate() == [
+        "notifier: no 'nope' in the topology"
+    ]
+    assert TOPOLOGY.replace_function("notifier", dead_letters_to=("orders",)).validate() == [
+        "notifier: queue 'orders' declares no dlq_env_var"
+    ]
+    assert TOPOLOGY.replace_function("order-api", reschedules=True).validate() == [
+        "order-api: reschedules without an event source"
+    ]
