@@ -24,12 +24,22 @@ VISIBILITY_TO_TIMEOUT_RATIO = 6
 
 
 @dataclass(frozen=True)
+class Index:
+    """A global secondary index (string keys, all attributes projected)."""
+
+    name: str
+    partition_key: str
+    sort_key: str | None = None
+
+
+@dataclass(frozen=True)
 class Table:
     name: str  # logical name; the local runtime uses it as the table name
     partition_key: str
     env_var: str  # the variable that carries the table name to functions
     sort_key: str | None = None
     ttl_attribute: str | None = None
+    indexes: tuple[Index, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,7 @@ class Function:
     secrets: tuple[str, ...] = ()  # secrets it reads
     event_source: EventSource | None = None
     reschedules: bool = False  # changes its messages' visibility: needs its own queue's URL
+    schedule_minutes: int | None = None  # invoked on this fixed rate (EventBridge; a local timer)
     environment: dict[str, str] = field(default_factory=dict)
 
 
@@ -206,7 +217,24 @@ def _by_name(items: tuple[_Named, ...], name: str) -> _Named:
 
 
 PRODUCTS = Table(name="products", partition_key="sku", env_var="PRODUCTS_TABLE_NAME")
-ORDERS = Table(name="orders", partition_key="orderId", env_var="ORDERS_TABLE_NAME")
+ORDERS = Table(
+    name="orders",
+    partition_key="orderId",
+    env_var="ORDERS_TABLE_NAME",
+    indexes=(
+        # sparse: only orders placed with an Idempotency-Key
+        Index("byIdempotencyKey", partition_key="idempotencyKey"),
+        # sparse: only ACCEPTED orders carry a shard; the sweeper reads the oldest of each shard
+        Index("awaitingSettlement", partition_key="acceptedShard", sort_key="createdAt"),
+    ),
+)
+# Powertools idempotency records for POST /orders (Idempotency-Key), expiring after 24 hours.
+IDEMPOTENCY = Table(
+    name="idempotency",
+    partition_key="id",
+    env_var="IDEMPOTENCY_TABLE_NAME",
+    ttl_attribute="expiration",
+)
 
 # Webhook delivery: attempts are receives of the notification message; the notifier dead-letters
 # an event itself (with the failure's context) after the last attempt or a permanent failure.
@@ -241,7 +269,7 @@ ORDER_API = Function(
     handler="order_api.handler.lambda_handler",
     description="REST API: validates requests, records orders and enqueues them (202).",
     timeout_s=10,
-    tables={"products": "read", "orders": "read_write"},
+    tables={"products": "read", "orders": "read_write", "idempotency": "read_write"},
     sends_to=("orders",),
     environment={"MAX_BODY_BYTES": str(API_BODY_LIMIT_BYTES)},
 )
@@ -268,10 +296,26 @@ NOTIFIER = Function(
     environment=WEBHOOK_SCHEDULE,
 )
 
+SWEEPER = Function(
+    name="sweeper",
+    handler="sweeper.handler.lambda_handler",
+    description="Heals orders left ACCEPTED without a message: re-enqueues them.",
+    timeout_s=60,
+    tables={"orders": "read_write"},
+    sends_to=("orders",),
+    schedule_minutes=5,
+    environment={
+        # older than this and still ACCEPTED: its message was lost (a crash after the write)
+        "SWEEP_AFTER_SECONDS": "900",
+        # then it stays for an operator (its message keeps failing: see the DLQ)
+        "SWEEP_MAX_REENQUEUES": "3",
+    },
+)
+
 TOPOLOGY = Topology(
-    tables=(PRODUCTS, ORDERS),
+    tables=(PRODUCTS, ORDERS, IDEMPOTENCY),
     queues=(ORDERS_QUEUE, NOTIFICATIONS_QUEUE),
-    functions=(ORDER_API, ORDER_WORKER, NOTIFIER),
+    functions=(ORDER_API, ORDER_WORKER, NOTIFIER, SWEEPER),
     routes=(
         Route("GET", "/products", ORDER_API.name),
         Route("GET", "/products/{sku}", ORDER_API.name),

@@ -21,9 +21,11 @@ from orders import service
 from orders.errors import (
     CallbackRefused,
     DomainError,
+    IdempotencyKeyReused,
     OrderNotFound,
     ProductNotFound,
     QueueUnavailable,
+    RequestInProgress,
 )
 from orders.models import PlaceOrder, ProblemField
 from shared.observability import CORRELATION_ID_HEADER, logger, metrics
@@ -37,6 +39,8 @@ ROUTES: list[tuple[str, str]] = []
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _SKU = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,31}$")
 _CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 
 
 def _snake(name: str) -> str:
@@ -65,7 +69,23 @@ def get_product(sku: str) -> Response[str]:
 @route("POST", "/orders")
 def place_order() -> Response[str]:
     request = parse_json_body(app.current_event, PlaceOrder, get_settings().max_body_bytes)
-    accepted = service.place_order(request, logger.get_correlation_id() or "", _base_path())
+    correlation_id, base_path = logger.get_correlation_id() or "", _base_path()
+    key = app.current_event.headers.get(IDEMPOTENCY_KEY_HEADER)
+    if key is None:
+        accepted = service.place_order(request, correlation_id, base_path)
+    elif not _IDEMPOTENCY_KEY.fullmatch(key):
+        raise HttpProblem(
+            400,
+            "invalid-idempotency-key",
+            "Invalid Idempotency-Key",
+            "use 1 to 255 visible ASCII characters",
+        )
+    else:
+        # Imported on first use: Powertools idempotency costs ~150 ms of cold start.
+        from order_api import idempotency
+
+        idempotency.register_invocation(app.lambda_context)
+        accepted = idempotency.place_order(key, request, correlation_id, base_path)
     return _json(202, accepted, headers={"Location": accepted.links.self})
 
 
@@ -82,6 +102,12 @@ _DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str, str]] = {
     ProductNotFound: (404, "not-found", "Product not found"),
     OrderNotFound: (404, "not-found", "Order not found"),
     QueueUnavailable: (503, "queue-unavailable", "The order could not be accepted right now"),
+    RequestInProgress: (409, "request-in-progress", "A request with this key is in progress"),
+    IdempotencyKeyReused: (
+        422,
+        "idempotency-key-reused",
+        "Idempotency-Key reused with another body",
+    ),
 }
 
 
@@ -105,7 +131,7 @@ def _callback_refused(error: CallbackRefused) -> Response[str]:
 def _domain_error(error: DomainError) -> Response[str]:
     status, kind, title = _DOMAIN_ERRORS.get(type(error), (500, "internal-error", "Internal error"))
     detail = "retry later; nothing was recorded" if status == 503 else str(error)
-    headers = {"Retry-After": "1"} if status == 503 else None
+    headers = {"Retry-After": "1"} if status in (409, 503) else None
     return HttpProblem(status, kind, title, detail, headers=headers).response(
         instance=app.current_event.path
     )

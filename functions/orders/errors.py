@@ -21,5 +21,13 @@ class CallbackRefused(DomainError):
     """The callbackUrl points where the system must never send requests (SSRF guard)."""
 
 
+class RequestInProgress(DomainError):
+    """A request with the same Idempotency-Key is still being served."""
+
+
+class IdempotencyKeyReused(DomainError):
+    """The Idempotency-Key was first used with a different body."""
+
+
 class QueueUnavailable(DomainError):
     """The order could not be durably enqueued; nothing was accepted."""

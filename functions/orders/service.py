@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from collections import Counter
+from datetime import timedelta
 
 from orders import messaging, notifications, store
 from orders.callbacks import UnsafeCallback, vet
@@ -22,7 +24,7 @@ from orders.models import (
     ProductList,
 )
 from shared.messages import utc_now
-from shared.observability import logger, metrics
+from shared.observability import correlated, logger, metrics
 from shared.settings import get_settings
 
 
@@ -44,13 +46,32 @@ def get_order(order_id: str) -> Order:
     return Order.model_validate(order.model_dump(include=set(Order.model_fields)))
 
 
-def place_order(request: PlaceOrder, correlation_id: str, base_path: str = "") -> OrderAccepted:
-    """Record the order, then enqueue it; 202 is earned only once the message is durable."""
+def place_order(
+    request: PlaceOrder,
+    correlation_id: str,
+    base_path: str = "",
+    idempotency_key: str | None = None,
+) -> OrderAccepted:
+    """Record the order, then enqueue it; 202 is earned only once the message is durable.
+
+    With an idempotency key, an order the key already created is answered again instead, and
+    re-enqueued if it is still ACCEPTED (healing a crash between the write and the send).
+    """
     if request.callback_url is not None:
         try:
             vet(str(request.callback_url), get_settings().webhook_local_mode)
         except UnsafeCallback as refused:
             raise CallbackRefused(str(refused)) from refused
+    if idempotency_key is not None:
+        existing = store.find_order_by_idempotency_key(idempotency_key)
+        if existing is not None:
+            if existing.status is OrderStatus.ACCEPTED:
+                logger.info(
+                    "Re-enqueueing an order on a client retry",
+                    extra={"order_id": existing.order_id},
+                )
+                _enqueue(existing)
+            return _accepted(existing, base_path)
     now = utc_now()
     order = store.StoredOrder(
         order_id=uuid7(),
@@ -61,22 +82,69 @@ def place_order(request: PlaceOrder, correlation_id: str, base_path: str = "") -
         updated_at=now,
         correlation_id=correlation_id,
         callback_url=str(request.callback_url) if request.callback_url else None,
+        idempotency_key=idempotency_key,
+        accepted_shard=str(random.randrange(store.ACCEPTED_SHARDS)),
     )
     store.insert_order(order)
-    message = OrderPlacedMessage(
-        id=order.order_id,
-        correlation_id=correlation_id,
-        occurred_at=now,
-        data=OrderRef(order_id=order.order_id),
-    )
     try:
-        messaging.send_order_placed(message)
+        _enqueue(order)
     except QueueUnavailable:
         logger.exception("Order not enqueued; removing it", extra={"order_id": order.order_id})
         store.delete_accepted_order(order.order_id)
         raise
     logger.info("Order accepted", extra={"order_id": order.order_id})
     metrics.add_metric(name="OrdersAccepted", unit="Count", value=1)
+    return _accepted(order, base_path)
+
+
+def sweep(older_than_s: float, max_reenqueues: int) -> dict[str, int]:
+    """Re-enqueue orders still ACCEPTED after `older_than_s`: their message was lost.
+
+    An order re-sent `max_reenqueues` times is left for an operator (its message keeps
+    failing and sits in the dead-letter queue) and counted as stuck.
+    """
+    cutoff = (utc_now() - timedelta(seconds=older_than_s)).isoformat()
+    counts = {"reenqueued": 0, "stuck": 0, "settled": 0}
+    for order_id in store.accepted_before(cutoff):
+        order = store.get_order(order_id)
+        if order is None or order.status is not OrderStatus.ACCEPTED:
+            counts["settled"] += 1
+            continue
+        if order.reenqueued >= max_reenqueues:
+            logger.error(
+                "Order stuck in ACCEPTED; see the orders DLQ", extra={"order_id": order_id}
+            )
+            counts["stuck"] += 1
+            continue
+        try:
+            store.count_reenqueue(order_id)
+        except store.OrderAlreadySettled:
+            counts["settled"] += 1
+            continue
+        with correlated(order.correlation_id):
+            logger.warning(
+                "Re-enqueueing an order whose message was lost", extra={"order_id": order_id}
+            )
+            _enqueue(order)
+        counts["reenqueued"] += 1
+    if counts["reenqueued"]:
+        metrics.add_metric(name="OrdersReenqueued", unit="Count", value=counts["reenqueued"])
+    return counts
+
+
+def _enqueue(order: store.StoredOrder) -> None:
+    """Send the order's one message (same id on every re-send); raises QueueUnavailable."""
+    messaging.send_order_placed(
+        OrderPlacedMessage(
+            id=order.order_id,
+            correlation_id=order.correlation_id,
+            occurred_at=utc_now(),
+            data=OrderRef(order_id=order.order_id),
+        )
+    )
+
+
+def _accepted(order: store.StoredOrder, base_path: str) -> OrderAccepted:
     return OrderAccepted(
         order_id=order.order_id, links=OrderLinks(self=f"{base_path}/orders/{order.order_id}")
     )

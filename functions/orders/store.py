@@ -36,11 +36,18 @@ _deserializer = TypeDeserializer()
 _CONFLICT_ATTEMPTS = 4  # transaction conflicts on hot SKUs are retried here before failing
 
 
+ACCEPTED_SHARDS = 8  # the sweeper's index spreads ACCEPTED orders over this many partitions
+
+
 class StoredOrder(Order):
     """An order as persisted: the public view plus what only the system needs."""
 
     correlation_id: str
     callback_url: str | None = None
+    idempotency_key: str | None = None
+    # present only while ACCEPTED: puts the order in the sweeper's sparse index
+    accepted_shard: str | None = None
+    reenqueued: int = 0  # times the sweeper re-sent its message
 
 
 class OrderAlreadySettled(Exception):
@@ -183,6 +190,56 @@ def delete_accepted_order(order_id: str) -> None:
             raise
 
 
+def find_order_by_idempotency_key(key: str) -> StoredOrder | None:
+    """The order an Idempotency-Key created, if any (sparse index; eventually consistent)."""
+    answer = dynamodb().query(
+        TableName=_orders_table(),
+        IndexName="byIdempotencyKey",
+        KeyConditionExpression="idempotencyKey = :key",
+        ExpressionAttributeValues={":key": {"S": key}},
+    )
+    items = answer.get("Items", [])
+    return get_order(_from_item(items[0])["orderId"]) if items else None
+
+
+def accepted_before(cutoff: str) -> list[str]:
+    """Ids of orders still ACCEPTED that were created before `cutoff` (ISO 8601), oldest first."""
+    order_ids: list[tuple[str, str]] = []
+    paginator = dynamodb().get_paginator("query")
+    for shard in range(ACCEPTED_SHARDS):
+        for page in paginator.paginate(
+            TableName=_orders_table(),
+            IndexName="awaitingSettlement",
+            KeyConditionExpression="acceptedShard = :shard AND createdAt < :cutoff",
+            ExpressionAttributeValues={":shard": {"S": str(shard)}, ":cutoff": {"S": cutoff}},
+            ProjectionExpression="orderId, createdAt",
+        ):
+            order_ids += [(i["createdAt"]["S"], i["orderId"]["S"]) for i in page["Items"]]
+    return [order_id for _, order_id in sorted(order_ids)]
+
+
+def count_reenqueue(order_id: str) -> int:
+    """Count one more re-send of an ACCEPTED order's message; raises OrderAlreadySettled."""
+    try:
+        answer = dynamodb().update_item(
+            TableName=_orders_table(),
+            Key={"orderId": {"S": order_id}},
+            UpdateExpression="ADD reenqueued :one",
+            ConditionExpression="#status = :accepted",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":one": {"N": "1"},
+                ":accepted": {"S": OrderStatus.ACCEPTED.value},
+            },
+            ReturnValues="UPDATED_NEW",
+        )
+    except ClientError as error:
+        if _code(error) == "ConditionalCheckFailedException":
+            raise OrderAlreadySettled(order_id) from error
+        raise
+    return int(answer["Attributes"]["reenqueued"]["N"])
+
+
 def get_order(order_id: str) -> StoredOrder | None:
     found = dynamodb().get_item(
         TableName=_orders_table(), Key={"orderId": {"S": order_id}}, ConsistentRead=True
@@ -220,7 +277,7 @@ def confirm_order(
             "TableName": _orders_table(),
             "Key": {"orderId": {"S": order_id}},
             "UpdateExpression": "SET #status = :confirmed, #items = :items, #total = :total, "
-            "updatedAt = :now, notifications = :notifications",
+            "updatedAt = :now, notifications = :notifications REMOVE acceptedShard",
             "ConditionExpression": "#status = :accepted",
             "ExpressionAttributeNames": {"#status": "status", "#items": "items", "#total": "total"},
             "ExpressionAttributeValues": _to_item(
@@ -247,7 +304,7 @@ def reject_order(
             TableName=_orders_table(),
             Key={"orderId": {"S": order_id}},
             UpdateExpression="SET #status = :rejected, reason = :reason, updatedAt = :now, "
-            "notifications = :notifications",
+            "notifications = :notifications REMOVE acceptedShard",
             ConditionExpression="#status = :accepted",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues=_to_item(

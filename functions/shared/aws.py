@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.config import Config
 
+from shared import faults
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
@@ -26,12 +28,16 @@ _CONFIG = Config(
 
 @cache
 def dynamodb() -> DynamoDBClient:
-    return boto3.client("dynamodb", config=_CONFIG)
+    client = boto3.client("dynamodb", config=_CONFIG)
+    faults.install(client)
+    return client
 
 
 @cache
 def sqs() -> SQSClient:
-    return boto3.client("sqs", config=_CONFIG)
+    client = boto3.client("sqs", config=_CONFIG)
+    faults.install(client)
+    return client
 
 
 def secret_value(secret_id: str) -> str:

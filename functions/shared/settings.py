@@ -20,6 +20,7 @@ class Settings(BaseModel):
     products_table_name: str | None = None
     orders_table_name: str | None = None
     orders_queue_url: str | None = None
+    idempotency_table_name: str | None = None
     notifications_queue_url: str | None = None
     notifications_dlq_url: str | None = None
     webhook_secret_arn: str | None = None
@@ -30,6 +31,9 @@ class Settings(BaseModel):
     webhook_retry_max_delay_seconds: float = Field(default=3600, gt=0, le=43_200)
     webhook_connect_timeout_seconds: float = Field(default=2, gt=0)
     webhook_read_timeout_seconds: float = Field(default=5, gt=0)
+    # Sweeper: ACCEPTED longer than this means the order's message was lost.
+    sweep_after_seconds: float = Field(default=900, gt=0)
+    sweep_max_reenqueues: int = Field(default=3, ge=1)
     # Set only by the local runtime: callbacks may use plain http to loopback addresses.
     webhook_local_mode: bool = False
 

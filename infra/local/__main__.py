@@ -5,12 +5,17 @@ HOST and PORT override where the API listens (default 127.0.0.1:3000).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from infra.local.runtime import LocalRuntime
+
+# Where tools such as `orders-ops --local` find the running runtime.
+STATE_FILE = Path(__file__).resolve().parents[2] / ".local" / "runtime.json"
 
 
 def main() -> None:
@@ -29,6 +34,8 @@ def main() -> None:
     # SIGINT too: a shell without job control starts background jobs with SIGINT ignored.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, lambda *_: stopping.set())
+    STATE_FILE.parent.mkdir(exist_ok=True)
+    STATE_FILE.write_text(json.dumps(runtime.describe(), indent=2))
     api = runtime.api_url
     print(
         f"""
@@ -61,6 +68,7 @@ Ctrl-C to stop.
         stopping.wait()
     finally:
         print("\nStopping...", flush=True)
+        STATE_FILE.unlink(missing_ok=True)
         runtime.stop()
 
 

@@ -13,6 +13,8 @@ not the repository.
 from __future__ import annotations
 
 import importlib
+import os
+import random
 import signal
 import sys
 import time
@@ -43,9 +45,11 @@ class LambdaContext:
         return max(0, self.deadline_ms - int(time.time() * 1000))
 
 
-def serve(connection: Connection, handler_path: str) -> None:
-    import os
+ERROR_RATE = "LOCAL_FAULT_ERROR_RATE"
+CRASH_RATE = "LOCAL_FAULT_CRASH_RATE"
 
+
+def serve(connection: Connection, handler_path: str) -> None:
     module_name, attribute = handler_path.rsplit(".", 1)
     try:
         handler = getattr(importlib.import_module(module_name), attribute)
@@ -55,6 +59,10 @@ def serve(connection: Connection, handler_path: str) -> None:
     connection.send({"ready": True})
     name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", module_name)
     memory = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
+    # Injected faults (tests and demos only): an invocation that fails before the handler runs,
+    # and a process that dies after the handler did its work but before it could answer.
+    error_rate = float(os.environ.get(ERROR_RATE, "0"))
+    crash_rate = float(os.environ.get(CRASH_RATE, "0"))
     while True:
         try:
             request: dict[str, Any] = connection.recv()
@@ -62,7 +70,12 @@ def serve(connection: Connection, handler_path: str) -> None:
             return
         context = LambdaContext(name, memory, request["deadline_ms"], request["request_id"])
         try:
+            if random.random() < error_rate:
+                raise RuntimeError("injected fault: invocation failed")
             result = handler(request["event"], context)
+            if random.random() < crash_rate:
+                print("injected fault: execution environment killed", flush=True)
+                os._exit(137)
         except Exception as error:
             traceback.print_exc()
             connection.send(

@@ -150,6 +150,7 @@ class LocalFunction:
         self._slots = threading.BoundedSemaphore(config.concurrency)
         self._lock = threading.Lock()
         self._closed = False
+        self._all: list[_Environment] = []
         self.cold_starts = 0
 
     def invoke(self, event: Any) -> Any:
@@ -174,7 +175,10 @@ class LocalFunction:
                 if environment.alive:
                     return environment
             self.cold_starts += 1
-        return _Environment(self.config, self._log_sink)
+        environment = _Environment(self.config, self._log_sink)
+        with self._lock:
+            self._all = [e for e in self._all if e.alive] + [environment]
+        return environment
 
     def _give_back(self, environment: _Environment) -> None:
         with self._lock:
@@ -182,6 +186,14 @@ class LocalFunction:
                 self._idle.append(environment)
                 return
         environment.kill()
+
+    def kill_running(self) -> int:
+        """Kill every environment that is busy right now, as if its host died mid-batch."""
+        with self._lock:
+            busy = [e for e in self._all if e.alive and e not in self._idle]
+        for environment in busy:
+            environment.process.kill()
+        return len(busy)
 
     def close(self) -> None:
         with self._lock:

@@ -56,17 +56,30 @@ def provision(
         )
         resources.secret_arns[secret.name] = created["ARN"]
     for table in topology.tables:
-        keys = [(table.partition_key, "HASH")] + (
-            [(table.sort_key, "RANGE")] if table.sort_key else []
-        )
-        dynamodb.create_table(
-            TableName=table.name,
-            BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": name, "KeyType": kind} for name, kind in keys],  # type: ignore[typeddict-item]
-            AttributeDefinitions=[
-                {"AttributeName": name, "AttributeType": "S"} for name, _ in keys
+        keys = _key_schema(table.partition_key, table.sort_key)
+        attributes = {name for name, _ in keys}
+        indexes: list[Any] = []
+        for index in table.indexes:
+            index_keys = _key_schema(index.partition_key, index.sort_key)
+            attributes |= {name for name, _ in index_keys}
+            indexes.append(
+                {
+                    "IndexName": index.name,
+                    "KeySchema": [{"AttributeName": n, "KeyType": k} for n, k in index_keys],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            )
+        definition: dict[str, Any] = {
+            "TableName": table.name,
+            "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": [{"AttributeName": n, "KeyType": k} for n, k in keys],
+            "AttributeDefinitions": [
+                {"AttributeName": n, "AttributeType": "S"} for n in sorted(attributes)
             ],
-        )
+        }
+        if indexes:
+            definition["GlobalSecondaryIndexes"] = indexes
+        dynamodb.create_table(**definition)
         if table.ttl_attribute:
             dynamodb.update_time_to_live(
                 TableName=table.name,
@@ -113,6 +126,10 @@ def seed_catalog(dynamodb: DynamoDBClient, table_name: str, products: list[dict[
 def sample_catalog() -> list[dict[str, Any]]:
     products: list[dict[str, Any]] = json.loads(SAMPLE_CATALOG.read_text())
     return products
+
+
+def _key_schema(partition_key: str, sort_key: str | None) -> list[tuple[str, str]]:
+    return [(partition_key, "HASH")] + ([(sort_key, "RANGE")] if sort_key else [])
 
 
 def _arn(sqs: SQSClient, url: str) -> str:

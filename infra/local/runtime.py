@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import collections
 import contextlib
+import json
 import secrets
 import socket
 import subprocess
@@ -14,15 +15,18 @@ import sys
 import threading
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
 
 from infra.local.event_source import SqsEventSourceMapping
-from infra.local.gateway import ApiGateway, LocalRoute
-from infra.local.lambda_runtime import FunctionConfig, LocalFunction
+from infra.local.function_host import CRASH_RATE, ERROR_RATE
+from infra.local.gateway import ACCOUNT_ID, ApiGateway, LocalRoute
+from infra.local.lambda_runtime import FunctionConfig, InvocationError, LocalFunction
 from infra.local.provision import Resources, provision, sample_catalog, seed_catalog
 from infra.local.webhook_receiver import PATH as RECEIVER_PATH
 from infra.local.webhook_receiver import WebhookReceiver
@@ -37,6 +41,26 @@ API_CONCURRENCY = 8  # execution environments the local API may scale to
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
+@dataclass(frozen=True)
+class Faults:
+    """Faults to inject into one function (tests and demos; nothing is injected by default).
+
+    error_rate: invocations that fail before the handler runs; crash_rate: invocations whose
+    process dies after the handler did its work, before answering; aws_calls: rules for
+    `shared.faults` (throttled and slow AWS calls).
+    """
+
+    error_rate: float = 0.0
+    crash_rate: float = 0.0
+    aws_calls: tuple[dict[str, Any], ...] = ()
+
+    def environment(self) -> dict[str, str]:
+        env = {ERROR_RATE: str(self.error_rate), CRASH_RATE: str(self.crash_rate)}
+        if self.aws_calls:
+            env["FAULT_INJECTION"] = json.dumps(list(self.aws_calls))
+        return env
+
+
 class LocalRuntime:
     def __init__(
         self,
@@ -49,6 +73,8 @@ class LocalRuntime:
         seed: bool = True,
         timeout_advice: bool = True,
         webhook_secret: str | None = None,
+        faults: dict[str, Faults] | None = None,
+        schedules: dict[str, float] | None = None,
     ) -> None:
         problems = topology.validate(timeout_advice)
         if problems:
@@ -58,6 +84,15 @@ class LocalRuntime:
         self.echo_logs = echo_logs
         self.seed = seed
         self.function_environment = function_environment or {}
+        self.faults = faults or {}
+        # seconds between scheduled invocations, by function (default: the topology's rate)
+        self.schedules = {
+            f.name: (schedules or {}).get(f.name, f.schedule_minutes * 60)
+            for f in topology.functions
+            if f.schedule_minutes
+        }
+        self._stopping = threading.Event()
+        self._timers: list[threading.Thread] = []
         # The Standard Webhooks signing key, in the `whsec_<base64>` form libraries take.
         self.webhook_secret = webhook_secret or new_webhook_secret()
         self.logs: collections.deque[tuple[str, str]] = collections.deque(maxlen=50_000)
@@ -109,11 +144,18 @@ class LocalRuntime:
             )
             mapping.start()
             self.mappings.append(mapping)
+        for name, period in self.schedules.items():
+            timer = threading.Thread(target=self._tick, args=(name, period), daemon=True)
+            timer.start()
+            self._timers.append(timer)
         api = self.functions[self.topology.api_function().name]
         self._gateway = ApiGateway(self.topology, api, self.host, self.port, self.local_routes)
         self._gateway.start()
 
     def stop(self) -> None:
+        self._stopping.set()
+        for timer in self._timers:
+            timer.join(timeout=70)
         for mapping in self.mappings:
             mapping.stop()
         if self._gateway is not None:
@@ -141,6 +183,17 @@ class LocalRuntime:
         assert self._gateway is not None, "not started"
         return self._gateway.url
 
+    def describe(self) -> dict[str, Any]:
+        """Where everything is: what `make run` writes to .local/runtime.json for tools."""
+        return {
+            "apiUrl": self.api_url,
+            "endpointUrl": self.moto_url,
+            "region": REGION,
+            "queueUrls": dict(self.resources.queue_urls),
+            "deadLetterQueueUrls": dict(self.resources.dlq_urls),
+            "tableNames": dict(self.resources.table_names),
+        }
+
     def client(self, service: str) -> Any:
         return boto3.client(  # type: ignore[call-overload]
             service, endpoint_url=self.moto_url, region_name=REGION, **CREDENTIALS
@@ -162,6 +215,7 @@ class LocalRuntime:
                 # Callbacks may be plain http to loopback (the built-in receiver); never on AWS.
                 "WEBHOOK_LOCAL_MODE": "true",
             }
+            | self.faults.get(function.name, Faults()).environment()
             | self.function_environment.get(function.name, {})
         )
 
@@ -200,6 +254,26 @@ class LocalRuntime:
             self.queue_depth(self.resources.queue_urls[source.queue]) == 0
             for _, source in self.topology.consumers()
         )
+
+    def _tick(self, name: str, period_s: float) -> None:
+        """EventBridge's rate schedule: invoke `name` every `period_s` with a scheduled event."""
+        while not self._stopping.wait(period_s):
+            event = {
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "detail-type": "Scheduled Event",
+                "source": "aws.events",
+                "account": ACCOUNT_ID,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "region": REGION,
+                "resources": [f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{name}-schedule"],
+                "detail": {},
+            }
+            try:
+                result = self.functions[name].invoke(event)
+            except InvocationError:
+                continue  # already in the function's log; EventBridge would retry, we wait a tick
+            self._log_line(name, f"(schedule) {json.dumps(result)}")
 
     def _config(self, function: Function) -> FunctionConfig:
         concurrency = (
