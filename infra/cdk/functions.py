@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import assert_never
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
@@ -37,6 +39,8 @@ LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 POWERTOOLS_LAYER_PARAMETER = (
     f"/aws/service/powertools/python/{ARCHITECTURE.name}/{RUNTIME.name}/latest"
 )
+# EventBridge retries an invocation it could not hand to Lambda (throttling, service errors).
+SCHEDULE_DELIVERY_RETRIES = 2
 
 
 class Functions(Construct):
@@ -88,7 +92,7 @@ class Functions(Construct):
         }
 
     def _function(self, spec: Function) -> lambda_.Function:
-        """The one helper: a function, its log group, its grants and its event source."""
+        """The one helper: a function, its log group, its grants, event source and schedule."""
         name = construct_id(spec.name)
         environment = common_environment(spec) | {
             variable: self._resource_values[variable]
@@ -141,5 +145,24 @@ class Functions(Construct):
                     max_concurrency=source.max_concurrency,
                     report_batch_item_failures=True,
                 )
+            )
+        if (minutes := spec.schedule_minutes) is not None:
+            # A tick is worth running only until the next one is due, and the next tick is the
+            # retry: no Lambda retries of a failed run (they would overlap the next one), and
+            # neither EventBridge nor Lambda keeps an undelivered tick past the interval.
+            interval = Duration.minutes(minutes)
+            function.configure_async_invoke(retry_attempts=0, max_event_age=interval)
+            events.Rule(
+                self,
+                f"{name}Schedule",
+                description=f"Invokes {spec.name} at its topology rate",
+                schedule=events.Schedule.rate(interval),
+                targets=[
+                    targets.LambdaFunction(
+                        function,
+                        retry_attempts=SCHEDULE_DELIVERY_RETRIES,
+                        max_event_age=interval,
+                    )
+                ],
             )
         return function

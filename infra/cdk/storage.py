@@ -1,4 +1,4 @@
-"""DynamoDB tables, one per topology table."""
+"""DynamoDB tables, one per topology table, with the global secondary indexes it declares."""
 
 from __future__ import annotations
 
@@ -11,7 +11,11 @@ from infra.topology import Table, Topology
 
 
 class Storage(Construct):
-    """On-demand tables with point-in-time recovery and AWS-managed encryption."""
+    """On-demand tables with point-in-time recovery and AWS-managed encryption.
+
+    Every index is on-demand too (it inherits the table's billing) and projects all
+    attributes: a query on it returns whole items, as a read of the table would.
+    """
 
     def __init__(
         self, scope: Construct, id: str, *, topology: Topology, removal_policy: RemovalPolicy
@@ -23,7 +27,7 @@ class Storage(Construct):
 
     def _table(self, spec: Table, removal_policy: RemovalPolicy) -> dynamodb.Table:
         # The topology names keys but not their types: every key is a string.
-        return dynamodb.Table(
+        table = dynamodb.Table(
             self,
             f"{construct_id(spec.name)}Table",
             partition_key=_string(spec.partition_key),
@@ -36,6 +40,14 @@ class Storage(Construct):
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             removal_policy=removal_policy,
         )
+        for index in spec.indexes:
+            table.add_global_secondary_index(
+                index_name=index.name,
+                partition_key=_string(index.partition_key),
+                sort_key=_string(index.sort_key) if index.sort_key else None,
+                projection_type=dynamodb.ProjectionType.ALL,
+            )
+        return table
 
 
 def _string(name: str) -> dynamodb.Attribute:

@@ -104,13 +104,12 @@ def test_a_racing_duplicate_cannot_reserve_twice(aws: Aws, monkeypatch: pytest.M
     settled = service.settle_order(order_of(message))
     assert settled is not None
     assert settled.status is OrderStatus.CONFIRMED
-    monkeypatch.setattr(store, "get_order", lambda _: stale)
-
     # When the slow worker carries on, its transaction's condition refuses it
-    service.settle_order(order_of(message))
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "get_order", lambda _: stale)
+        service.settle_order(order_of(message))
 
     assert aws.stock("KB-001") == 20
-    monkeypatch.undo()
     assert service.get_order(order_of(message)).status is OrderStatus.CONFIRMED
 
 

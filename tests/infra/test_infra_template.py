@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from cfnlint.api import lint  # type: ignore[import-untyped]
 
 from infra.cdk.api import (
@@ -22,7 +24,7 @@ from infra.cdk.api import (
     THROTTLING_RATE_LIMIT,
 )
 from infra.cdk.app import STACK_NAME, build
-from infra.cdk.functions import POWERTOOLS_LAYER_PARAMETER
+from infra.cdk.functions import POWERTOOLS_LAYER_PARAMETER, SCHEDULE_DELIVERY_RETRIES
 from infra.cdk.naming import construct_id
 from infra.cdk.stack import AsyncOrdersStack, removal_policy_from_context
 from infra.topology import TOPOLOGY, EventSource, Function, common_environment
@@ -45,6 +47,7 @@ CAN_READ_WRITE = {
     "write": (False, True),
     "read_write": (True, True),
 }
+SCHEDULED = [f for f in TOPOLOGY.functions if f.schedule_minutes is not None]
 
 Json = dict[str, Any]
 
@@ -112,6 +115,18 @@ def function_id(resources: Json, spec: Function) -> str:
     return found
 
 
+def key_schema(partition_key: str, sort_key: str | None) -> list[Json]:
+    keys = [{"AttributeName": partition_key, "KeyType": "HASH"}]
+    if sort_key:
+        keys.append({"AttributeName": sort_key, "KeyType": "RANGE"})
+    return keys
+
+
+def rate(minutes: int) -> str:
+    """EventBridge's rate expression, as the topology's `schedule_minutes` reads."""
+    return f"rate({minutes} minute{'' if minutes == 1 else 's'})"
+
+
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
@@ -130,8 +145,17 @@ def allowed(resources: Json, spec: Function) -> Iterator[tuple[str, Any]]:
 
 
 def actions_on(resources: Json, spec: Function, logical_id: str) -> set[str]:
-    arn = {"Fn::GetAtt": [logical_id, "Arn"]}
-    return {action for action, resource in allowed(resources, spec) if resource == arn}
+    return actions_on_resource(resources, spec, {"Fn::GetAtt": [logical_id, "Arn"]})
+
+
+def actions_on_indexes(resources: Json, spec: Function, table_logical_id: str) -> set[str]:
+    """Actions on every index of a table (`<table ARN>/index/*`, as CDK's table grants add it)."""
+    indexes = {"Fn::Join": ["", [{"Fn::GetAtt": [table_logical_id, "Arn"]}, "/index/*"]]}
+    return actions_on_resource(resources, spec, indexes)
+
+
+def actions_on_resource(resources: Json, spec: Function, resource: Json) -> set[str]:
+    return {action for action, granted in allowed(resources, spec) if granted == resource}
 
 
 def secret_actions(resources: Json, spec: Function) -> dict[str, set[str]]:
@@ -222,6 +246,15 @@ def test_consumer_reads_its_queue_in_batches_with_partial_failures(
 # --- functions ------------------------------------------------------------------------------
 
 
+def test_the_functions_are_exactly_the_topology_functions(resources: Json) -> None:
+    names = [
+        function["Properties"]["Environment"]["Variables"].get("FUNCTION_NAME")
+        for function in of_type(resources, "AWS::Lambda::Function").values()
+    ]
+
+    assert sorted(names) == sorted(spec.name for spec in TOPOLOGY.functions)
+
+
 @pytest.mark.parametrize("spec", TOPOLOGY.functions, ids=lambda f: f.name)
 def test_function_is_configured_from_the_topology(
     spec: Function, template: Json, resources: Json
@@ -285,6 +318,65 @@ def test_every_function_logs_to_its_own_group_with_a_retention(resources: Json) 
         assert resources[group]["Properties"]["RetentionInDays"] == 30
 
 
+def test_there_is_one_schedule_and_one_events_permission_per_scheduled_function(
+    resources: Json,
+) -> None:
+    events_permissions = [
+        p
+        for p in of_type(resources, "AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] == "events.amazonaws.com"
+    ]
+
+    assert SCHEDULED, "the topology schedules no function: this test and the next test nothing"
+    assert len(of_type(resources, "AWS::Events::Rule")) == len(SCHEDULED)
+    assert len(events_permissions) == len(SCHEDULED)
+
+
+@pytest.mark.parametrize("spec", SCHEDULED, ids=lambda f: f.name)
+def test_scheduled_function_runs_at_its_topology_rate_and_a_tick_lives_one_interval(
+    spec: Function, resources: Json
+) -> None:
+    assert spec.schedule_minutes is not None
+    function = function_id(resources, spec)
+    arn = {"Fn::GetAtt": [function, "Arn"]}
+    interval_s = 60 * spec.schedule_minutes
+    (rule_id,) = [
+        id_
+        for id_, rule in of_type(resources, "AWS::Events::Rule").items()
+        if any(target["Arn"] == arn for target in rule["Properties"]["Targets"])
+    ]
+    rule = resources[rule_id]["Properties"]
+
+    assert rule["ScheduleExpression"] == rate(spec.schedule_minutes)
+    assert rule["State"] == "ENABLED"
+    (target,) = rule["Targets"]
+    # EventBridge retries a tick it could not hand to Lambda, until the next tick is due.
+    assert target["RetryPolicy"] == {
+        "MaximumRetryAttempts": SCHEDULE_DELIVERY_RETRIES,
+        "MaximumEventAgeInSeconds": interval_s,
+    }
+    # Only this rule may invoke the function.
+    (permission,) = [
+        p["Properties"]
+        for p in of_type(resources, "AWS::Lambda::Permission").values()
+        if p["Properties"]["FunctionName"] == arn
+    ]
+    assert permission == {
+        "Action": "lambda:InvokeFunction",
+        "FunctionName": arn,
+        "Principal": "events.amazonaws.com",
+        "SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]},
+    }
+    # Lambda does not retry a failed run (it would overlap the next): the next tick is the retry.
+    (invoke_config,) = [
+        c["Properties"]
+        for c in of_type(resources, "AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": function}
+    ]
+    assert invoke_config["MaximumRetryAttempts"] == 0
+    assert invoke_config["MaximumEventAgeInSeconds"] == interval_s
+
+
 # --- least privilege ------------------------------------------------------------------------
 
 
@@ -324,6 +416,21 @@ def test_table_access_is_exactly_the_declared_access(
         assert bool(actions & WRITE_ACTIONS) == writes, f"{spec.name} writes {table.name}"
         if access is None:
             assert actions == set()
+
+
+@pytest.mark.parametrize("spec", TOPOLOGY.functions, ids=lambda f: f.name)
+def test_functions_that_read_a_table_can_query_its_indexes_and_others_cannot(
+    spec: Function, template: Json, resources: Json
+) -> None:
+    for table in TOPOLOGY.tables:
+        actions = actions_on_indexes(resources, spec, table_id(template, table.name))
+        access = spec.tables.get(table.name)
+        reads, _ = CAN_READ_WRITE[access]
+
+        queries = reads and bool(table.indexes)
+        assert ("dynamodb:Query" in actions) == queries, f"{spec.name} queries {table.name}"
+        if access is None or not table.indexes:
+            assert actions == set(), f"{spec.name} on {table.name}'s indexes"
 
 
 @pytest.mark.parametrize("spec", TOPOLOGY.functions, ids=lambda f: f.name)
@@ -442,12 +549,9 @@ def test_tables_are_on_demand_with_topology_keys_and_point_in_time_recovery(
     for spec in TOPOLOGY.tables:
         table = resources[table_id(template, spec.name)]
         properties = table["Properties"]
-        keys = [{"AttributeName": spec.partition_key, "KeyType": "HASH"}]
-        if spec.sort_key:
-            keys.append({"AttributeName": spec.sort_key, "KeyType": "RANGE"})
 
         assert properties["BillingMode"] == "PAY_PER_REQUEST"
-        assert properties["KeySchema"] == keys
+        assert properties["KeySchema"] == key_schema(spec.partition_key, spec.sort_key)
         assert properties["PointInTimeRecoverySpecification"] == {
             "PointInTimeRecoveryEnabled": True
         }
@@ -461,6 +565,44 @@ def test_tables_are_on_demand_with_topology_keys_and_point_in_time_recovery(
             assert "TimeToLiveSpecification" not in properties
         assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
     assert len(of_type(resources, "AWS::DynamoDB::Table")) == len(TOPOLOGY.tables)
+
+
+def test_every_topology_index_is_on_its_table_with_string_keys_and_every_attribute(
+    template: Json, resources: Json
+) -> None:
+    assert any(spec.indexes for spec in TOPOLOGY.tables)
+    for spec in TOPOLOGY.tables:
+        properties = resources[table_id(template, spec.name)]["Properties"]
+        indexes = {i["IndexName"]: i for i in properties.get("GlobalSecondaryIndexes", [])}
+        types = {a["AttributeName"]: a["AttributeType"] for a in properties["AttributeDefinitions"]}
+
+        assert set(indexes) == {index.name for index in spec.indexes}, spec.name
+        for index in spec.indexes:
+            keys = key_schema(index.partition_key, index.sort_key)
+            # Nothing else: no provisioned throughput, so the index is on-demand like its table.
+            assert indexes[index.name] == {
+                "IndexName": index.name,
+                "KeySchema": keys,
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            assert {types[key["AttributeName"]] for key in keys} == {"S"}
+
+
+def test_the_idempotency_table_has_the_key_and_expiry_powertools_uses(
+    template: Json, resources: Json
+) -> None:
+    # Given the persistence layer as the API builds it: Powertools' attribute names
+    defaults = inspect.signature(DynamoDBPersistenceLayer).parameters
+    key, expiry = defaults["key_attr"].default, defaults["expiry_attr"].default
+    api_environment = resources[function_id(resources, TOPOLOGY.api_function())]["Properties"][
+        "Environment"
+    ]["Variables"]
+
+    # Then the table the API is pointed at is keyed on one and expires records on the other
+    properties = resources[api_environment["IDEMPOTENCY_TABLE_NAME"]["Ref"]]["Properties"]
+    assert properties["KeySchema"] == key_schema(key, None)
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": expiry, "Enabled": True}
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
 
 
 def test_removal_policy_is_retain_unless_the_context_asks_to_destroy() -> None:
@@ -506,13 +648,14 @@ def test_every_route_and_a_catch_all_per_resource_reach_the_api_function(
 def test_the_api_function_has_one_invoke_permission_for_the_whole_api(
     resources: Json,
 ) -> None:
-    (permission,) = of_type(resources, "AWS::Lambda::Permission").values()
-    properties = permission["Properties"]
+    api_function = {"Fn::GetAtt": [function_id(resources, TOPOLOGY.api_function()), "Arn"]}
+    (properties,) = [
+        p["Properties"]
+        for p in of_type(resources, "AWS::Lambda::Permission").values()
+        if p["Properties"]["FunctionName"] == api_function
+    ]
 
     assert properties["Principal"] == "apigateway.amazonaws.com"
-    assert properties["FunctionName"] == {
-        "Fn::GetAtt": [function_id(resources, TOPOLOGY.api_function()), "Arn"]
-    }
     assert properties["SourceArn"]["Fn::Join"][1][-1] == "/*/*/*"
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from standardwebhooks import Webhook
 
 from infra.local.runtime import LocalRuntime
 
@@ -91,3 +95,75 @@ def runtime() -> Iterator[LocalRuntime]:
 @pytest.fixture(scope="module")
 def http(runtime: LocalRuntime) -> Http:
     return Http(runtime.api_url)
+
+
+@dataclass
+class Receiver:
+    """A third party: answers per path from a script, verifies and records every request."""
+
+    server: ThreadingHTTPServer
+    scripts: dict[str, list[tuple[int, float, dict[str, str]]]] = field(default_factory=dict)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def script(self, path: str, *answers: tuple[int, float, dict[str, str]]) -> str:
+        """Answers for `path`, in order; the last one repeats. Returns the callback URL."""
+        self.scripts[path] = list(answers)
+        return self.url + path
+
+    def hits(self, path: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [r for r in self.requests if r["path"] == path]
+
+
+@contextlib.contextmanager
+def running_receiver(secret: str) -> Iterator[Receiver]:
+    """A scripted third-party receiver on 127.0.0.1 that verifies every signature."""
+    verifier = Webhook(secret)
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *_: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            headers = dict(self.headers.items())
+            try:
+                payload, verified = verifier.verify(body, headers), True
+            except Exception:
+                payload, verified = None, False
+            with state.lock:
+                state.requests.append(
+                    {
+                        "path": self.path,
+                        "headers": headers,
+                        "payload": payload,
+                        "verified": verified,
+                    }
+                )
+                script = state.scripts.get(self.path, [(204, 0.0, {})])
+                status, delay, extra = script.pop(0) if len(script) > 1 else script[0]
+            time.sleep(delay)
+            try:
+                self.send_response(status)
+                for name, value in extra.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            except OSError:
+                pass  # the notifier gave up waiting: that is the point of a slow answer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state = Receiver(server)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()

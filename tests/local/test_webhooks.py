@@ -7,18 +7,14 @@ The retry schedule is shrunk to seconds: 3 attempts, 1 s doubling to a 2 s cap, 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from standardwebhooks import Webhook
 
 from infra.local.runtime import LocalRuntime
-from tests.local.conftest import Http, wait_until
+from tests.local.conftest import Http, Receiver, running_receiver, wait_until
 
 pytestmark = pytest.mark.local
 
@@ -32,73 +28,10 @@ FAST_SCHEDULE = {
 }
 
 
-@dataclass
-class Receiver:
-    """A third party: answers per path from a script, verifies and records every request."""
-
-    server: ThreadingHTTPServer
-    scripts: dict[str, list[tuple[int, float, dict[str, str]]]] = field(default_factory=dict)
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def script(self, path: str, *answers: tuple[int, float, dict[str, str]]) -> str:
-        """Answers for `path`, in order; the last one repeats. Returns the callback URL."""
-        self.scripts[path] = list(answers)
-        return self.url + path
-
-    def hits(self, path: str) -> list[dict[str, Any]]:
-        with self.lock:
-            return [r for r in self.requests if r["path"] == path]
-
-
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[Receiver]:
-    verifier = Webhook(SECRET)
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *_: Any) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            headers = dict(self.headers.items())
-            try:
-                payload, verified = verifier.verify(body, headers), True
-            except Exception:
-                payload, verified = None, False
-            with state.lock:
-                state.requests.append(
-                    {
-                        "path": self.path,
-                        "headers": headers,
-                        "payload": payload,
-                        "verified": verified,
-                    }
-                )
-                script = state.scripts.get(self.path, [(204, 0.0, {})])
-                status, delay, extra = script.pop(0) if len(script) > 1 else script[0]
-            time.sleep(delay)
-            try:
-                self.send_response(status)
-                for name, value in extra.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-            except OSError:
-                pass  # the notifier gave up waiting: that is the point of a slow answer
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state = Receiver(server)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with running_receiver(SECRET) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
