@@ -50,12 +50,16 @@ $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV)/.run-deps: requirements/run.lock | $(BIN)/uv
+# The project itself goes in editable, without dependencies (the locks have them): its scripts
+# (orders-ops) are then on .venv/bin. pyproject.toml is a prerequisite because it declares them.
+$(VENV)/.run-deps: requirements/run.lock pyproject.toml | $(BIN)/uv
 	$(BIN)/uv pip install -q --python $(BIN)/python --require-hashes -r requirements/run.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	touch $@
 
-$(VENV)/.dev-deps: requirements/dev.lock | $(BIN)/uv
+$(VENV)/.dev-deps: requirements/dev.lock pyproject.toml | $(BIN)/uv
 	$(BIN)/uv pip install -q --python $(BIN)/python --require-hashes -r requirements/dev.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	touch $(VENV)/.run-deps $@
 
 node_modules/.installed: package-lock.json

@@ -19,6 +19,16 @@ SERVICE_NAME = "orders"
 METRICS_NAMESPACE = "AsyncOrders"
 API_BODY_LIMIT_BYTES = 64 * 1024  # enforced by the API function (413 above it)
 
+# OAuth2 (client credentials): a Cognito resource server in the cloud, the local token endpoint
+# locally. Every method needs a token with one of its route's scopes.
+RESOURCE_SERVER = "orders"
+SCOPE_READ = f"{RESOURCE_SERVER}/read"
+SCOPE_WRITE = f"{RESOURCE_SERVER}/write"
+SCOPES = {SCOPE_READ: "Read products and your orders", SCOPE_WRITE: "Place orders"}
+# Unknown paths and wrong methods (answered 404/405 by the API function) need any valid token.
+CATCH_ALL_SCOPES = (SCOPE_READ, SCOPE_WRITE)
+ACCESS_TOKEN_MINUTES = 15  # short-lived tokens, cloud and local
+
 # Lambda's visibility-timeout advice: at least six times the consumer's timeout.
 VISIBILITY_TO_TIMEOUT_RATIO = 6
 
@@ -96,6 +106,7 @@ class Route:
     method: str
     path: str  # API Gateway resource path, e.g. /orders/{orderId}
     function: str
+    scopes: tuple[str, ...]  # OAuth2 scopes, any one of which grants access
 
     def matches(self, path: str) -> dict[str, str] | None:
         """Path parameters if `path` fits this route's template, else None."""
@@ -135,6 +146,13 @@ class Topology:
     def api_function(self) -> Function:
         (name,) = {route.function for route in self.routes}
         return self.function(name)
+
+    def route_for(self, method: str, path: str) -> Route | None:
+        """The route a request is for, if any (HEAD counts as GET, as API Gateway treats it)."""
+        for route in self.routes:
+            if route.method == method and route.matches(path) is not None:
+                return route
+        return None
 
     def resource_paths(self) -> list[str]:
         return sorted({route.path for route in self.routes})
@@ -317,10 +335,10 @@ TOPOLOGY = Topology(
     queues=(ORDERS_QUEUE, NOTIFICATIONS_QUEUE),
     functions=(ORDER_API, ORDER_WORKER, NOTIFIER, SWEEPER),
     routes=(
-        Route("GET", "/products", ORDER_API.name),
-        Route("GET", "/products/{sku}", ORDER_API.name),
-        Route("POST", "/orders", ORDER_API.name),
-        Route("GET", "/orders/{orderId}", ORDER_API.name),
+        Route("GET", "/products", ORDER_API.name, (SCOPE_READ,)),
+        Route("GET", "/products/{sku}", ORDER_API.name, (SCOPE_READ,)),
+        Route("POST", "/orders", ORDER_API.name, (SCOPE_WRITE,)),
+        Route("GET", "/orders/{orderId}", ORDER_API.name, (SCOPE_READ,)),
     ),
     secrets=(WEBHOOK_SECRET,),
 )

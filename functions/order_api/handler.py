@@ -54,6 +54,15 @@ def route(method: str, path: str) -> Callable[[Callable[..., Any]], Callable[...
     return app.route(snake, method=method)
 
 
+def current_client() -> str:
+    """The OAuth2 client calling, from the claims API Gateway's authorizer verified."""
+    claims = app.current_event.request_context.authorizer.claims
+    client_id = claims.get("client_id")
+    if not client_id:  # only reachable if the API were deployed without its authorizer
+        raise HttpProblem(401, "unauthenticated", "Unauthenticated", "no verified client")
+    return str(client_id)
+
+
 @route("GET", "/products")
 def list_products() -> Response[str]:
     return _json(200, service.list_products())
@@ -70,9 +79,10 @@ def get_product(sku: str) -> Response[str]:
 def place_order() -> Response[str]:
     request = parse_json_body(app.current_event, PlaceOrder, get_settings().max_body_bytes)
     correlation_id, base_path = logger.get_correlation_id() or "", _base_path()
+    client = current_client()
     key = app.current_event.headers.get(IDEMPOTENCY_KEY_HEADER)
     if key is None:
-        accepted = service.place_order(request, correlation_id, base_path)
+        accepted = service.place_order(request, client, correlation_id, base_path)
     elif not _IDEMPOTENCY_KEY.fullmatch(key):
         raise HttpProblem(
             400,
@@ -85,7 +95,7 @@ def place_order() -> Response[str]:
         from order_api import idempotency
 
         idempotency.register_invocation(app.lambda_context)
-        accepted = idempotency.place_order(key, request, correlation_id, base_path)
+        accepted = idempotency.place_order(key, request, client, correlation_id, base_path)
     return _json(202, accepted, headers={"Location": accepted.links.self})
 
 
@@ -93,7 +103,7 @@ def place_order() -> Response[str]:
 def get_order(order_id: str) -> Response[str]:
     if not _UUID.fullmatch(order_id):
         raise OrderNotFound(order_id)
-    return _json(200, service.get_order(order_id))
+    return _json(200, service.get_order(order_id, current_client()))
 
 
 # Errors: every refusal is rendered here, once -------------------------------------------------

@@ -60,9 +60,11 @@ def _idempotent_place() -> Callable[..., OrderAccepted]:
         table_name=get_settings().require("idempotency_table_name"), boto3_client=dynamodb()
     )
 
-    def place(command: PlaceOrderCommand, correlation_id: str, base_path: str) -> OrderAccepted:
+    def place(
+        command: PlaceOrderCommand, client: str, correlation_id: str, base_path: str
+    ) -> OrderAccepted:
         return service.place_order(
-            command.request, correlation_id, base_path, command.idempotency_key
+            command.request, client, correlation_id, base_path, command.idempotency_key
         )
 
     decorated: Callable[..., OrderAccepted] = idempotent_function(
@@ -75,13 +77,13 @@ def _idempotent_place() -> Callable[..., OrderAccepted]:
 
 
 def place_order(
-    key: str, request: PlaceOrder, correlation_id: str, base_path: str, client: str = "public"
+    key: str, request: PlaceOrder, client: str, correlation_id: str, base_path: str
 ) -> OrderAccepted:
     """Place an order at most once per (client, key); raises Powertools' idempotency errors."""
     command = PlaceOrderCommand(idempotency_key=f"{client}#{key}", request=request)
     try:
         result: Any = _idempotent_place()(
-            command=command, correlation_id=correlation_id, base_path=base_path
+            command=command, client=client, correlation_id=correlation_id, base_path=base_path
         )
     except IdempotencyAlreadyInProgressError as error:
         raise RequestInProgress("retry once the first request has finished") from error

@@ -39,15 +39,17 @@ def get_product(sku: str) -> Product:
     return product
 
 
-def get_order(order_id: str) -> Order:
+def get_order(order_id: str, client_id: str | None = None) -> Order:
+    """The order, if it exists and (when `client_id` is given) belongs to that client."""
     order = store.get_order(order_id)
-    if order is None:
+    if order is None or (client_id is not None and order.client_id != client_id):
         raise OrderNotFound(order_id)
     return Order.model_validate(order.model_dump(include=set(Order.model_fields)))
 
 
 def place_order(
     request: PlaceOrder,
+    client_id: str,
     correlation_id: str,
     base_path: str = "",
     idempotency_key: str | None = None,
@@ -81,6 +83,7 @@ def place_order(
         created_at=now,
         updated_at=now,
         correlation_id=correlation_id,
+        client_id=client_id,
         callback_url=str(request.callback_url) if request.callback_url else None,
         idempotency_key=idempotency_key,
         accepted_shard=str(random.randrange(store.ACCEPTED_SHARDS)),

@@ -43,6 +43,7 @@ class StoredOrder(Order):
     """An order as persisted: the public view plus what only the system needs."""
 
     correlation_id: str
+    client_id: str | None = None  # the OAuth2 client that placed it: only it may read it
     callback_url: str | None = None
     idempotency_key: str | None = None
     # present only while ACCEPTED: puts the order in the sweeper's sparse index

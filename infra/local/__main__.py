@@ -10,12 +10,11 @@ import os
 import signal
 import sys
 import threading
-from pathlib import Path
+from dataclasses import replace
 
+from infra.local.auth import Client
 from infra.local.runtime import LocalRuntime
-
-# Where tools such as `orders-ops --local` find the running runtime.
-STATE_FILE = Path(__file__).resolve().parents[2] / ".local" / "runtime.json"
+from infra.ops import DEFAULT_STATE_FILE as STATE_FILE  # where `orders-ops --local` looks
 
 
 def main() -> None:
@@ -24,9 +23,15 @@ def main() -> None:
         port = int(os.environ.get("PORT", "3000"))
     except ValueError:
         sys.exit(f"PORT must be a number, not {os.environ['PORT']!r}")
+    default_client = Client.generate(os.environ.get("LOCAL_CLIENT_ID", "local-client"))
+    if os.environ.get("LOCAL_CLIENT_SECRET"):
+        default_client = replace(default_client, client_secret=os.environ["LOCAL_CLIENT_SECRET"])
     try:
         runtime = LocalRuntime(
-            host=host, port=port, webhook_secret=os.environ.get("WEBHOOK_SECRET")
+            host=host,
+            port=port,
+            webhook_secret=os.environ.get("WEBHOOK_SECRET"),
+            clients=[default_client],
         ).start()
     except OSError as error:
         sys.exit(f"Cannot serve on {host}:{port}: {error.strerror}. Set PORT (and HOST) to choose.")
@@ -47,15 +52,23 @@ Async order API running locally (moto at {runtime.moto_url})
   Webhooks       signed with {runtime.webhook_secret}
                  (set WEBHOOK_SECRET to choose it); a verifying receiver is at
                  {runtime.receiver_url}
+  OAuth2         token URL {runtime.token_url} (client credentials)
+                 client id {default_client.client_id}, secret {default_client.client_secret}
+                 (set LOCAL_CLIENT_ID / LOCAL_CLIENT_SECRET to choose them)
 
 Try:
-  curl -s {api}/products
-  curl -si -X POST {api}/orders -H 'Content-Type: application/json' \\
+  TOKEN=$(curl -s -u {default_client.client_id}:{default_client.client_secret} \\
+       -d grant_type=client_credentials {runtime.token_url} \\
+       | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
+  curl -s {api}/products -H "Authorization: Bearer $TOKEN"
+  curl -si -X POST {api}/orders -H "Authorization: Bearer $TOKEN" \\
+       -H 'Content-Type: application/json' \\
        -d '{{"customerId": "c-42", "items": [{{"sku": "KB-001", "quantity": 2}}]}}'
-  curl -s {api}/orders/<orderId from the Location header>
+  curl -s {api}/orders/<orderId from the Location header> -H "Authorization: Bearer $TOKEN"
 
   # with a signed webhook to the built-in receiver when the order settles:
-  curl -si -X POST {api}/orders -H 'Content-Type: application/json' \\
+  curl -si -X POST {api}/orders -H "Authorization: Bearer $TOKEN" \\
+       -H 'Content-Type: application/json' \\
        -d '{{"customerId": "c-42", "items": [{{"sku": "MS-002", "quantity": 1}}],
             "callbackUrl": "{runtime.receiver_url}"}}'
   curl -s {runtime.receiver_url}

@@ -90,5 +90,7 @@ if __name__ == "__main__":
     # Ctrl-C reaches the whole process group; the runtime that started us decides when we stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     fd, handler_path, code_dir = sys.argv[1], sys.argv[2], sys.argv[3]
-    sys.path.insert(0, code_dir)
+    # Like /var/task: the code directory, not the repository (an editable install's .pth adds it).
+    repository = os.path.dirname(os.path.abspath(code_dir))
+    sys.path = [code_dir] + [p for p in sys.path if os.path.abspath(p or ".") != repository]
     serve(Connection(int(fd)), handler_path)

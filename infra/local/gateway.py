@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from infra.local.lambda_runtime import FunctionTimeout, InvocationError, LocalFunction
-from infra.topology import Topology
+from infra.topology import CATCH_ALL_SCOPES, Topology
 
 GATEWAY_PAYLOAD_LIMIT = 10 * 1024 * 1024
 STAGE = "local"
@@ -39,9 +39,12 @@ class ApiGateway:
         host: str,
         port: int,
         local_routes: dict[str, LocalRoute] | None = None,
+        authorizer: Any = None,
     ) -> None:
         self.topology = topology
         self.function = function
+        # checks each request's token as API Gateway's Cognito authorizer does (infra.local.auth)
+        self.authorizer = authorizer
         self.local_routes = local_routes or {}
         handler = type("BoundHandler", (GatewayRequestHandler,), {"gateway": self})
         self.server = ThreadingHTTPServer((host, port), handler)
@@ -161,6 +164,23 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
         event = self.gateway.proxy_event(
             self.command, self.path, list(self.headers.items()), body, self.client_address[0]
         )
+        if self.gateway.authorizer is not None:
+            route = self.gateway.topology.route_for(
+                "GET" if self.command == "HEAD" else self.command, event["path"]
+            )
+            scopes = route.scopes if route else CATCH_ALL_SCOPES
+            verdict = self.gateway.authorizer.authorize(self.headers.get("Authorization"), scopes)
+            if not isinstance(verdict, dict):
+                self.send_problem(
+                    verdict.status,
+                    f"gateway-{verdict.kind}",
+                    "Unauthorized" if verdict.status == 401 else "Forbidden",
+                    {"WWW-Authenticate": 'Bearer realm="orders"'}
+                    if verdict.status == 401
+                    else None,
+                )
+                return
+            event["requestContext"]["authorizer"] = {"claims": verdict}
         try:
             result = self.gateway.function.invoke(event)
         except FunctionTimeout:
@@ -192,17 +212,28 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(payload)
 
-    def send_json(self, status: int, document: Any, content_type: str = "application/json") -> None:
+    def send_json(
+        self,
+        status: int,
+        document: Any,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         payload = json.dumps(document).encode()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
 
-    def send_problem(self, status: int, kind: str, title: str) -> None:
+    def send_problem(
+        self, status: int, kind: str, title: str, headers: dict[str, str] | None = None
+    ) -> None:
         self.send_json(
             status,
             {"type": f"urn:orders-api:problem:{kind}", "title": title, "status": status},
             content_type="application/problem+json",
+            headers=headers,
         )

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from infra.local.auth import TOKEN_PATH, Client, LocalAuthorizer
 from infra.local.event_source import SqsEventSourceMapping
 from infra.local.function_host import CRASH_RATE, ERROR_RATE
 from infra.local.gateway import ACCOUNT_ID, ApiGateway, LocalRoute
@@ -39,6 +40,7 @@ CODE_DIR = Path(__file__).resolve().parents[2] / "functions"
 REGION = "us-east-1"
 API_CONCURRENCY = 8  # execution environments the local API may scale to
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+ISSUER = "urn:local:orders-user-pool"
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class LocalRuntime:
         webhook_secret: str | None = None,
         faults: dict[str, Faults] | None = None,
         schedules: dict[str, float] | None = None,
+        clients: list[Client] | None = None,
+        auth: bool = True,
     ) -> None:
         problems = topology.validate(timeout_advice)
         if problems:
@@ -85,6 +89,9 @@ class LocalRuntime:
         self.seed = seed
         self.function_environment = function_environment or {}
         self.faults = faults or {}
+        # OAuth2 app clients; the first is the default one `make run` prints
+        self.clients = clients or [Client.generate("local-client")]
+        self.authorizer = LocalAuthorizer(self.clients, ISSUER) if auth else None
         # seconds between scheduled invocations, by function (default: the topology's rate)
         self.schedules = {
             f.name: (schedules or {}).get(f.name, f.schedule_minutes * 60)
@@ -128,6 +135,8 @@ class LocalRuntime:
             self.webhook_secret, lambda line: self._log_line("webhook-receiver", line)
         )
         self.local_routes[RECEIVER_PATH] = self.webhook_receiver.handle
+        if self.authorizer is not None:
+            self.local_routes[TOKEN_PATH] = self.authorizer.token_endpoint
         if self.seed:
             seed_catalog(self.dynamodb, self.resources.table_names["products"], sample_catalog())
         for function in self.topology.functions:
@@ -149,7 +158,9 @@ class LocalRuntime:
             timer.start()
             self._timers.append(timer)
         api = self.functions[self.topology.api_function().name]
-        self._gateway = ApiGateway(self.topology, api, self.host, self.port, self.local_routes)
+        self._gateway = ApiGateway(
+            self.topology, api, self.host, self.port, self.local_routes, self.authorizer
+        )
         self._gateway.start()
 
     def stop(self) -> None:
@@ -175,6 +186,10 @@ class LocalRuntime:
     # What tests and the CLI read -----------------------------------------------------------
 
     @property
+    def token_url(self) -> str:
+        return self.api_url + TOKEN_PATH
+
+    @property
     def receiver_url(self) -> str:
         return self.api_url + RECEIVER_PATH
 
@@ -187,6 +202,7 @@ class LocalRuntime:
         """Where everything is: what `make run` writes to .local/runtime.json for tools."""
         return {
             "apiUrl": self.api_url,
+            "tokenUrl": self.token_url if self.authorizer else None,
             "endpointUrl": self.moto_url,
             "region": REGION,
             "queueUrls": dict(self.resources.queue_urls),

@@ -242,3 +242,42 @@ def test_malformed_correlation_id_is_replaced_by_the_request_id(aws: Aws) -> Non
     event = place_order_event(**{"X-Correlation-Id": "bad id with spaces"})
     _, headers, _ = invoke(event)
     assert headers["X-Correlation-Id"] == event["requestContext"]["requestId"]
+
+
+def as_client(event: dict[str, Any], client_id: str | None) -> dict[str, Any]:
+    claims = event["requestContext"]["authorizer"]["claims"]
+    if client_id is None:
+        del event["requestContext"]["authorizer"]
+    else:
+        claims["client_id"] = claims["sub"] = client_id
+    return event
+
+
+def test_an_order_is_visible_only_to_the_client_that_placed_it(aws: Aws) -> None:
+    order_id = invoke(place_order_event())[2]["orderId"]
+    event = load_event("api/get_order")
+    event["path"], event["pathParameters"] = f"/orders/{order_id}", {"orderId": order_id}
+
+    assert invoke(as_client(event, "sample-client"))[0] == 200
+    status, _, problem = invoke(
+        as_client(
+            load_event("api/get_order")
+            | {"path": f"/orders/{order_id}", "pathParameters": {"orderId": order_id}},
+            "another-client",
+        )
+    )
+    assert (status, problem["type"]) == (404, "urn:orders-api:problem:not-found")
+
+
+def test_without_verified_claims_the_api_refuses(aws: Aws) -> None:
+    status, _, problem = invoke(as_client(place_order_event(), None))
+    assert (status, problem["type"]) == (401, "urn:orders-api:problem:unauthenticated")
+    assert aws.count("orders") == 0
+
+
+def test_idempotency_keys_are_scoped_per_client(aws: Aws) -> None:
+    headers = {"Idempotency-Key": "same-key"}
+    mine = invoke(as_client(place_order_event(**headers), "client-a"))[2]["orderId"]
+    theirs = invoke(as_client(place_order_event(**headers), "client-b"))[2]["orderId"]
+    assert mine != theirs
+    assert aws.count("orders") == 2

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,6 +18,7 @@ from typing import Any
 import pytest
 from standardwebhooks import Webhook
 
+from infra.local.auth import Client
 from infra.local.runtime import LocalRuntime
 
 
@@ -27,8 +30,31 @@ class Reply:
 
 
 class Http:
-    def __init__(self, base_url: str) -> None:
+    """A client of the local API: gets a token for `client` (client credentials) and sends it."""
+
+    def __init__(self, base_url: str, client: Client | None = None) -> None:
         self.base_url = base_url
+        self.client = client
+        self._token: str | None = None
+
+    @classmethod
+    def for_runtime(cls, runtime: LocalRuntime, client: Client | None = None) -> Http:
+        return cls(runtime.api_url, client or runtime.clients[0])
+
+    def token(self, scope: str | None = None) -> str:
+        assert self.client is not None
+        form = {"grant_type": "client_credentials"} | ({"scope": scope} if scope else {})
+        basic = base64.b64encode(f"{self.client.client_id}:{self.client.client_secret}".encode())
+        request = urllib.request.Request(  # noqa: S310 - loopback only
+            self.base_url + "/oauth2/token",
+            data=urllib.parse.urlencode(form).encode(),
+            headers={
+                "Authorization": f"Basic {basic.decode()}",
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return str(json.loads(response.read())["access_token"])
 
     def request(
         self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
@@ -37,6 +63,9 @@ class Http:
             body if isinstance(body, bytes) else None if body is None else json.dumps(body).encode()
         )
         all_headers = {"Content-Type": "application/json"} if data is not None else {}
+        if self.client is not None:
+            self._token = self._token or self.token()
+            all_headers["Authorization"] = f"Bearer {self._token}"
         request = urllib.request.Request(  # noqa: S310 - loopback only
             self.base_url + path, data=data, method=method, headers=all_headers | (headers or {})
         )
@@ -94,7 +123,7 @@ def runtime() -> Iterator[LocalRuntime]:
 
 @pytest.fixture(scope="module")
 def http(runtime: LocalRuntime) -> Http:
-    return Http(runtime.api_url)
+    return Http.for_runtime(runtime)
 
 
 @dataclass

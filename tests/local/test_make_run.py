@@ -8,11 +8,12 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 
+from infra.local.auth import Client
 from tests.conftest import REPO
+from tests.local.conftest import Http
 
 pytestmark = pytest.mark.local
 
@@ -28,7 +29,13 @@ def test_serves_the_api_and_stops_on_ctrl_c() -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "infra.local"],
         cwd=REPO,
-        env=os.environ | {"PORT": str(port), "HOST": "127.0.0.1"},
+        env=os.environ
+        | {
+            "PORT": str(port),
+            "HOST": "127.0.0.1",
+            "LOCAL_CLIENT_ID": "cli-test",
+            "LOCAL_CLIENT_SECRET": "cli-test-secret",
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -45,9 +52,11 @@ def test_serves_the_api_and_stops_on_ctrl_c() -> None:
                 break
         text = "".join(banner)
         assert f"curl -s http://127.0.0.1:{port}/products" in text, text
+        assert "client id cli-test, secret cli-test-secret" in text
 
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/products", timeout=10) as reply:
-            assert reply.status == 200
+        http = Http(f"http://127.0.0.1:{port}", Client("cli-test", "cli-test-secret"))
+        assert http.get("/products").status == 200
+        assert Http(f"http://127.0.0.1:{port}").get("/products").status == 401
 
         # Ctrl-C in a terminal signals the whole foreground process group
         os.killpg(process.pid, signal.SIGINT)

@@ -138,14 +138,14 @@ def test_the_gateway_refuses_bodies_over_10_mb(http: Http) -> None:
 def test_a_failing_or_timed_out_function_gets_the_gateways_5xx() -> None:
     slow = TOPOLOGY.replace_function("order-api", timeout_s=0.001)
     with LocalRuntime(slow, port=0, echo_logs=False) as runtime:
-        reply = Http(runtime.api_url).get("/products")
+        reply = Http.for_runtime(runtime).get("/products")
         assert (reply.status, reply.body["type"]) == (
             504,
             "urn:orders-api:problem:gateway-INTEGRATION_TIMEOUT",
         )
     broken = {"order-api": {"POWERTOOLS_LOG_LEVEL": "NOT-A-LEVEL"}}
     with LocalRuntime(port=0, echo_logs=False, function_environment=broken) as runtime:
-        reply = Http(runtime.api_url).get("/products")
+        reply = Http.for_runtime(runtime).get("/products")
         assert (reply.status, reply.body["type"]) == (
             502,
             "urn:orders-api:problem:gateway-DEFAULT_5XX",

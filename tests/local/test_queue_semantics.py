@@ -38,7 +38,7 @@ def placed_message(order_id: str) -> str:
 
 def test_poison_messages_end_in_the_dead_letter_queue_and_neighbours_are_not_resent() -> None:
     with fast_runtime() as runtime:
-        http = Http(runtime.api_url)
+        http = Http.for_runtime(runtime)
         queue, dlq = runtime.resources.queue_urls["orders"], runtime.resources.dlq_urls["orders"]
         good_ids = [http.place(("CB-005", 1)) for _ in range(3)]
         runtime.wait_until_idle()

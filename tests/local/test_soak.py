@@ -101,7 +101,7 @@ def test_nothing_is_lost_or_applied_twice_under_faults(
     runtime: LocalRuntime, receiver: Receiver
 ) -> None:
     rng = random.Random(20261123)
-    http = Http(runtime.api_url)
+    http = Http.for_runtime(runtime)
     stock_before = {sku: http.get(f"/products/{sku}").body["available"] for sku in SKUS}
     flaky = receiver.url + "/flaky"
     receiver.scripts["/flaky"] = [(500, 0, {}), (200, 0, {}), (503, 0, {}), (204, 0, {})] * ORDERS

@@ -47,7 +47,7 @@ def runtime() -> Iterator[LocalRuntime]:
 
 @pytest.fixture(scope="module")
 def http(runtime: LocalRuntime) -> Http:
-    return Http(runtime.api_url)
+    return Http.for_runtime(runtime)
 
 
 def order_with_callback(http: Http, callback_url: str, sku: str = "MS-002") -> str:
@@ -237,7 +237,7 @@ def test_a_callback_refused_at_delivery_is_never_requested(receiver: Receiver) -
     with LocalRuntime(
         port=0, echo_logs=False, webhook_secret=SECRET, function_environment={"notifier": strict}
     ) as runtime:
-        http = Http(runtime.api_url)
+        http = Http.for_runtime(runtime)
         url = receiver.script("/never", (204, 0, {}))
 
         order_id = order_with_callback(http, url)

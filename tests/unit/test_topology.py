@@ -21,7 +21,7 @@ def test_dlq_must_outlive_its_queue() -> None:
 
 
 def test_routes_match_paths_and_extract_parameters() -> None:
-    route = Route("GET", "/orders/{orderId}", "order-api")
+    route = Route("GET", "/orders/{orderId}", "order-api", ("orders/read",))
     assert route.matches("/orders/abc-1") == {"orderId": "abc-1"}
     assert route.matches("/orders") is None
     assert route.matches("/orders/a/b") is None

@@ -1,0 +1,143 @@
+"""OAuth2 client credentials for the local runtime, as Cognito and API Gateway do it in the cloud.
+
+    POST /oauth2/token   grant_type=client_credentials[&scope=...], client id and secret by
+                         HTTP Basic (or in the form): a short-lived RS256 access token shaped
+                         like Cognito's (token_use, scope, client_id, iss, exp, ...)
+
+Requests to the API are checked the way API Gateway's Cognito authorizer checks them: a Bearer
+access token with a valid signature, not expired, issued here, carrying one of the method's
+scopes (401 without or with a bad token, 403 without the scope); the claims then reach the
+function in `requestContext.authorizer.claims`, as strings, where API Gateway puts them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import RSAKey
+
+from infra.local.gateway import GatewayRequestHandler
+from infra.topology import ACCESS_TOKEN_MINUTES, SCOPES
+
+TOKEN_PATH = "/oauth2/token"  # noqa: S105 - a path, not a secret
+
+
+@dataclass(frozen=True)
+class Client:
+    client_id: str
+    client_secret: str
+    scopes: tuple[str, ...] = tuple(SCOPES)
+
+    @staticmethod
+    def generate(client_id: str, scopes: tuple[str, ...] = tuple(SCOPES)) -> Client:
+        return Client(client_id, secrets.token_urlsafe(24), scopes)
+
+
+@dataclass(frozen=True)
+class Denied:
+    status: int  # 401 or 403
+    kind: str  # the gateway response type API Gateway would answer with
+    reason: str
+
+
+class LocalAuthorizer:
+    def __init__(
+        self, clients: list[Client], issuer: str, token_minutes: int = ACCESS_TOKEN_MINUTES
+    ):
+        self.clients = {client.client_id: client for client in clients}
+        self.issuer = issuer
+        self.token_seconds = token_minutes * 60
+        self._key = RSAKey.generate_key(2048, parameters={"kid": uuid.uuid4().hex})
+
+    # Issuing ---------------------------------------------------------------------------------
+
+    def issue(self, client: Client, scopes: tuple[str, ...], now: float | None = None) -> str:
+        issued = int(now if now is not None else time.time())
+        claims = {
+            "sub": client.client_id,
+            "client_id": client.client_id,
+            "token_use": "access",
+            "scope": " ".join(scopes),
+            "auth_time": issued,
+            "iat": issued,
+            "exp": issued + self.token_seconds,
+            "iss": self.issuer,
+            "jti": str(uuid.uuid4()),
+            "version": 2,
+        }
+        header = {"alg": "RS256", "kid": self._key.kid}
+        return jwt.encode(header, claims, self._key)
+
+    def token_endpoint(self, request: GatewayRequestHandler) -> None:
+        if request.command != "POST":
+            request.send_json(405, {"error": "invalid_request"})
+            return
+        body = request.read_body()
+        if body is None:
+            return
+        form = dict(parse_qsl(body.decode(errors="replace")))
+        client = self._client(request.headers.get("Authorization"), form)
+        if client is None:
+            request.send_json(401, {"error": "invalid_client"})
+            return
+        if form.get("grant_type") != "client_credentials":
+            request.send_json(400, {"error": "unsupported_grant_type"})
+            return
+        asked = tuple(form["scope"].split()) if form.get("scope") else client.scopes
+        if not set(asked) <= set(client.scopes):
+            request.send_json(400, {"error": "invalid_scope"})
+            return
+        token = self.issue(client, asked)
+        request.send_json(
+            200, {"access_token": token, "token_type": "Bearer", "expires_in": self.token_seconds}
+        )
+
+    def _client(self, authorization: str | None, form: dict[str, str]) -> Client | None:
+        client_id, secret = form.get("client_id"), form.get("client_secret")
+        if authorization and authorization.startswith("Basic "):
+            try:
+                decoded = base64.b64decode(authorization[6:], validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+            client_id, _, secret = decoded.partition(":")
+        client = self.clients.get(client_id or "")
+        if client is None or not hmac.compare_digest(client.client_secret, secret or ""):
+            return None
+        return client
+
+    # Verifying -------------------------------------------------------------------------------
+
+    def authorize(
+        self, authorization: str | None, scopes: tuple[str, ...]
+    ) -> dict[str, str] | Denied:
+        """The token's claims (as API Gateway passes them: strings), or why it is refused."""
+        if not authorization or not authorization.startswith("Bearer "):
+            return Denied(401, "UNAUTHORIZED", "missing bearer token")
+        try:
+            token = jwt.decode(authorization[7:].strip(), self._key, algorithms=["RS256"])
+            jwt.JWTClaimsRegistry(
+                iss={"essential": True, "value": self.issuer},
+                exp={"essential": True},
+                token_use={"essential": True, "value": "access"},
+                client_id={"essential": True},
+            ).validate(token.claims)
+        except (JoseError, ValueError) as error:
+            return Denied(401, "UNAUTHORIZED", f"invalid token: {error}")
+        granted = set(str(token.claims.get("scope", "")).split())
+        if not granted & set(scopes):
+            return Denied(403, "ACCESS_DENIED", f"needs one of the scopes {', '.join(scopes)}")
+        return {name: _claim_string(value) for name, value in token.claims.items()}
+
+
+def _claim_string(value: Any) -> str:
+    return " ".join(map(str, value)) if isinstance(value, list) else str(value)
