@@ -135,3 +135,16 @@ def test_claims_reach_the_function_where_api_gateway_puts_them(runtime: LocalRun
     Http.for_runtime(runtime, ALICE).place(("MS-002", 1))
     stored = runtime.dynamodb.scan(TableName="orders")["Items"]
     assert {item["clientId"]["S"] for item in stored} == {"alice"}
+
+
+def test_tokens_and_client_secrets_never_reach_the_logs(runtime: LocalRuntime) -> None:
+    alice = Http.for_runtime(runtime, ALICE)
+    order_id = alice.place(("CB-005", 1))
+    alice.wait_for(order_id)
+    token = alice.token()
+
+    lines = runtime.log_lines()
+    assert any(order_id in line for line in lines)  # the logs are there...
+    assert not [
+        line for line in lines if token.split(".")[2] in line or ALICE.client_secret in line
+    ]

@@ -256,3 +256,11 @@ def test_the_built_in_receiver_verifies_deliveries(http: Http, runtime: LocalRun
     deliveries = http.get("/_local/webhooks").body["deliveries"]
     assert order_id in {d["payload"]["data"]["orderId"] for d in deliveries}
     assert any("verified order.confirmed" in line for line in runtime.log_lines("webhook-receiver"))
+
+
+def test_the_signing_secret_never_reaches_the_logs(http: Http, runtime: LocalRuntime) -> None:
+    settled_notification(http, order_with_callback(http, runtime.receiver_url))
+    lines = runtime.log_lines()
+    assert any("Webhook delivered" in line for line in lines)
+    key = SECRET.removeprefix("whsec_")
+    assert not [line for line in lines if key in line]
