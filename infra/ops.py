@@ -282,14 +282,9 @@ def peek(
     handles: list[str] = []
     try:
         while len(seen) < wanted:
-            messages = sqs.receive_message(
-                QueueUrl=dlq_url,
-                MaxNumberOfMessages=min(SQS_BATCH_MAX, wanted - len(seen)),
-                VisibilityTimeout=hold_s,
-                WaitTimeSeconds=wait_s,
-                MessageSystemAttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            ).get("Messages", [])
+            messages = _receive(
+                sqs, dlq_url, min(SQS_BATCH_MAX, wanted - len(seen)), hold_s, wait_s
+            )
             if not messages:
                 break
             for message in messages:
@@ -421,20 +416,26 @@ def move_messages(
             delay = started + handled / rate - clock()
             if delay > 0:
                 sleep(delay)
-        messages = sqs.receive_message(
-            QueueUrl=pair.dlq_url,
-            MaxNumberOfMessages=wanted,
-            VisibilityTimeout=hold_s,
-            WaitTimeSeconds=wait_s,
-            MessageSystemAttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
+        messages = _receive(sqs, pair.dlq_url, wanted, hold_s, wait_s)
         if not messages:
             break
         handled += len(messages)
         sent = _send(sqs, pair.source_url, messages, result)
         _delete(sqs, pair.dlq_url, sent, result)
     return result
+
+
+def _receive(sqs: Any, url: str, count: int, hold_s: int, wait_s: int) -> list[Any]:
+    """Up to `count` messages with every attribute, hidden from others for `hold_s`."""
+    messages: list[Any] = sqs.receive_message(
+        QueueUrl=url,
+        MaxNumberOfMessages=count,
+        VisibilityTimeout=hold_s,
+        WaitTimeSeconds=wait_s,
+        MessageSystemAttributeNames=["All"],
+        MessageAttributeNames=["All"],
+    ).get("Messages", [])
+    return messages
 
 
 def _send(

@@ -9,19 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from orders import messaging, notifications
 from orders.models import WebhookRequestedMessage
+from shared.batch import process_sqs_batch
 from shared.observability import correlated, logger, metrics
-
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
 class DeliveryDeferred(Exception):
@@ -54,8 +48,4 @@ def record_handler(record: SQSRecord) -> None:
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return dict(
-        process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
-        )
-    )
+    return process_sqs_batch(event, context, record_handler)
