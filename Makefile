@@ -9,7 +9,7 @@ UV_VERSION := 0.13.9
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export UV_NO_PROGRESS := 1
 
-.PHONY: run test lint typecheck pytest synth deploy contracts lock clean
+.PHONY: run test lint typecheck pytest synth deploy contracts lock clean bench
 
 run: $(VENV)/.run-deps ## serve the API on 127.0.0.1:3000 (HOST, PORT override) backed by moto
 	$(BIN)/python -m infra.local
@@ -31,6 +31,9 @@ synth: $(VENV)/.dev-deps node_modules/.installed ## CloudFormation into cdk.out/
 
 deploy: $(VENV)/.dev-deps node_modules/.installed ## needs AWS credentials
 	npx cdk deploy
+
+bench: $(VENV)/.run-deps ## cold-start import time and memory of each function (.bench/)
+	$(BIN)/python -m infra.bench
 
 contracts: $(VENV)/.dev-deps ## regenerate events/schemas from the models
 	$(BIN)/python -m infra.contracts
