@@ -35,7 +35,7 @@ deploy: $(VENV)/.dev-deps node_modules/.installed ## needs AWS credentials
 bench: $(VENV)/.run-deps ## cold-start import time and memory of each function (.bench/)
 	$(BIN)/python -m infra.bench
 
-contracts: $(VENV)/.dev-deps ## regenerate events/schemas from the models
+contracts: $(VENV)/.dev-deps ## regenerate events/schemas and events/openapi.json
 	$(BIN)/python -m infra.contracts
 
 lock: $(BIN)/uv ## re-resolve requirements/*.lock from pyproject.toml

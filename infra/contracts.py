@@ -1,4 +1,6 @@
-"""Generate events/schemas/ from the Pydantic models: the models are the one source.
+"""Generate events/ from its single sources: the JSON Schemas from the Pydantic models, and the
+OpenAPI document from the models, the topology's routes (with their OAuth2 scopes) and the API
+function's own patterns and header names.
 
     make contracts        # rewrite the committed files
 A test regenerates in memory and fails when the committed files drift.
@@ -8,16 +10,31 @@ from __future__ import annotations
 
 import json
 import sys
+import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
+from pydantic.json_schema import models_json_schema
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMAS_DIR = REPO / "events" / "schemas"
+OPENAPI_FILE = REPO / "events" / "openapi.json"
 sys.path.insert(0, str(REPO / "functions"))
 
-from orders import models  # noqa: E402 - functions/ is the Lambda code root, not a package
+# functions/ is the Lambda code root, not a package: these imports need the path above.
+from infra.topology import (  # noqa: E402
+    ACCESS_TOKEN_MINUTES,
+    API_BODY_LIMIT_BYTES,
+    SCOPES,
+    TOPOLOGY,
+    Route,
+)
+from order_api import handler  # noqa: E402
+from order_api.problems import PROBLEM_JSON, TYPE_PREFIX  # noqa: E402
+from orders import models  # noqa: E402
+from shared.observability import CORRELATION_ID_HEADER  # noqa: E402
 
 Mode = Literal["validation", "serialization"]
 
@@ -36,7 +53,7 @@ CONTRACTS: dict[str, tuple[type[BaseModel], Mode]] = {
 
 
 def render() -> dict[Path, str]:
-    """Every schema file's path and exact text."""
+    """Every generated file's path and exact text: the schemas, then the OpenAPI document."""
     files: dict[Path, str] = {}
     for stem, (model, mode) in CONTRACTS.items():
         schema: dict[str, Any] = {
@@ -45,7 +62,423 @@ def render() -> dict[Path, str]:
             **model.model_json_schema(by_alias=True, mode=mode),
         }
         files[SCHEMAS_DIR / f"{stem}.schema.json"] = json.dumps(schema, indent=2) + "\n"
+    files[OPENAPI_FILE] = json.dumps(openapi(), indent=2) + "\n"
     return files
+
+
+# The OpenAPI document ----------------------------------------------------------------------
+
+LOCAL_SERVER = "http://127.0.0.1:3000"
+TOKEN_PATH = "/oauth2/token"  # noqa: S105 - a path; the local runtime's (infra.local.auth)
+SECURITY_SCHEME = "oauth2"
+IDEMPOTENCY_KEY_HEADER = handler.IDEMPOTENCY_KEY_HEADER
+
+
+@dataclass(frozen=True)
+class Answer:
+    description: str
+    model: type[BaseModel] | None = None  # None: a problem+json body
+    headers: dict[str, bool] = field(default_factory=dict)  # response header -> always sent
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What the document says of one route beyond its method, path and scopes."""
+
+    operation_id: str
+    tag: str
+    summary: str
+    description: str
+    answers: dict[int, Answer]  # what the API function answers, success and refusals
+    request: type[BaseModel] | None = None
+    headers: tuple[str, ...] = ()  # request headers besides X-Correlation-Id (components names)
+    links: dict[str, Any] = field(default_factory=dict)  # on the success answer
+
+
+CORRELATED = {CORRELATION_ID_HEADER: False}  # the function sets it on all its answers
+RETRY_AFTER = CORRELATED | {"Retry-After": True}
+
+OPERATIONS: dict[tuple[str, str], Operation] = {
+    ("GET", "/products"): Operation(
+        operation_id="listProducts",
+        tag="products",
+        summary="List the catalog",
+        description="Every product with its unit price and the stock available now.",
+        answers={
+            200: Answer("The catalog.", models.ProductList, {CORRELATION_ID_HEADER: True}),
+        },
+    ),
+    ("GET", "/products/{sku}"): Operation(
+        operation_id="getProduct",
+        tag="products",
+        summary="Get one product",
+        description="One product by SKU.",
+        answers={
+            200: Answer("The product.", models.Product, {CORRELATION_ID_HEADER: True}),
+            404: Answer(
+                "No product with this SKU (a SKU that breaks the pattern is not found either).",
+                headers=CORRELATED,
+            ),
+        },
+    ),
+    ("POST", "/orders"): Operation(
+        operation_id="placeOrder",
+        tag="orders",
+        summary="Place an order",
+        description=(
+            "Records the order as `ACCEPTED` and queues it, then answers 202 with its status "
+            "link: a worker prices it from the catalog, reserves stock and settles it "
+            "`CONFIRMED` or `REJECTED` (poll the link, or give a `callbackUrl` for a signed "
+            "webhook). Prices are never taken from the client.\n\n"
+            f"Send an `{IDEMPOTENCY_KEY_HEADER}` to retry safely: the same key and body answer "
+            "the first 202 again and make one order, for 24 hours per client."
+        ),
+        request=models.PlaceOrder,
+        headers=(IDEMPOTENCY_KEY_HEADER,),
+        answers={
+            202: Answer(
+                "Accepted and queued: poll `Location` until the order leaves `ACCEPTED`.",
+                models.OrderAccepted,
+                {"Location": True, CORRELATION_ID_HEADER: True},
+            ),
+            400: Answer(
+                "The body breaks the `PlaceOrder` schema (API Gateway's request validator, "
+                "`gateway-BAD_REQUEST_BODY`, before the function runs), is not JSON (or not "
+                f"valid base64 when sent as binary), or the `{IDEMPOTENCY_KEY_HEADER}` breaks "
+                "its pattern.",
+                headers=CORRELATED,
+            ),
+            409: Answer(
+                f"A request with this `{IDEMPOTENCY_KEY_HEADER}` is still being served: retry "
+                "after `Retry-After` seconds.",
+                headers=RETRY_AFTER,
+            ),
+            413: Answer(
+                f"The body is over {API_BODY_LIMIT_BYTES} bytes (over 10 MB the gateway itself "
+                "refuses it).",
+                headers=CORRELATED,
+            ),
+            415: Answer("The body is not sent as `application/json`.", headers=CORRELATED),
+            422: Answer(
+                "The body fits the schema but is refused: it names a SKU twice or has a "
+                "`callbackUrl` the system may not call (`errors` points at each offending "
+                "member; a body that breaks the schema gets this answer too where no gateway "
+                f"validated it first); or the `{IDEMPOTENCY_KEY_HEADER}` was used with another "
+                "body in the last 24 hours.",
+                headers=CORRELATED,
+            ),
+            503: Answer(
+                "The order could not be queued and nothing was recorded: retry after "
+                f"`Retry-After` seconds (with the same `{IDEMPOTENCY_KEY_HEADER}`).",
+                headers=RETRY_AFTER,
+            ),
+        },
+        links={
+            "getOrder": {
+                "operationId": "getOrder",
+                "parameters": {"orderId": "$response.body#/orderId"},
+                "description": "The order's status: poll it until it leaves `ACCEPTED`.",
+            }
+        },
+    ),
+    ("GET", "/orders/{orderId}"): Operation(
+        operation_id="getOrder",
+        tag="orders",
+        summary="Get an order's status",
+        description=(
+            "The order as its client sees it: `ACCEPTED` until settled, then `CONFIRMED` "
+            "(`unitPrice` and `total` set) or `REJECTED` (`reason` says why), and how its "
+            "webhook deliveries went."
+        ),
+        answers={
+            200: Answer("The order.", models.Order, {CORRELATION_ID_HEADER: True}),
+            404: Answer(
+                "No order with this id placed by this client (other clients' orders are not "
+                "found either).",
+                headers=CORRELATED,
+            ),
+        },
+    ),
+}
+
+# Answers every operation can get: API Gateway's own (its authorizer, throttling, a failed or
+# timed-out function) and the function's last resort. Components/responses names.
+EVERY_OPERATION: dict[int, str] = {
+    401: "Unauthorized",
+    403: "Forbidden",
+    429: "TooManyRequests",
+    500: "InternalError",
+    502: "BadGateway",
+    504: "GatewayTimeout",
+}
+SHARED_ANSWERS: dict[str, tuple[str, dict[str, bool]]] = {
+    "Unauthorized": (
+        "No bearer token, or not a valid, unexpired access token from the token endpoint "
+        "(API Gateway's authorizer answers, `gateway-UNAUTHORIZED`).",
+        {"WWW-Authenticate": True},
+    ),
+    "Forbidden": ("The token carries none of the operation's scopes.", {}),
+    "TooManyRequests": (
+        "Throttled by the stage's rate limit (on AWS; the local runtime does not throttle).",
+        {},
+    ),
+    "InternalError": (
+        "An unexpected failure in the API function. For `placeOrder` the outcome is unknown: "
+        f"retry with the same `{IDEMPOTENCY_KEY_HEADER}` to learn it.",
+        CORRELATED,
+    ),
+    "BadGateway": (
+        "The function failed or gave a malformed answer (`gateway-DEFAULT_5XX`). Outcome "
+        f"unknown: retry (`placeOrder` with the same `{IDEMPOTENCY_KEY_HEADER}`).",
+        {},
+    ),
+    "GatewayTimeout": (
+        "The function did not answer in time (`gateway-INTEGRATION_TIMEOUT`). Outcome "
+        f"unknown: retry (`placeOrder` with the same `{IDEMPOTENCY_KEY_HEADER}`).",
+        {},
+    ),
+    # Not per operation: any path with a method it does not have.
+    "MethodNotAllowed": (
+        "The path exists but not with this method; `Allow` lists those it has.",
+        CORRELATED | {"Allow": True},
+    ),
+}
+
+INFO_DESCRIPTION = f"""\
+Place orders and follow them. `POST /orders` answers `202 Accepted` at once with the order's \
+status link (`Location`); a worker settles the order behind a queue, and `GET /orders/{{orderId}}` \
+shows it `CONFIRMED` or `REJECTED`. With a `callbackUrl`, the outcome is also delivered as a \
+signed webhook (Standard Webhooks).
+
+**Authentication**: OAuth2 client credentials. Get an access token from the token endpoint \
+(locally `POST {TOKEN_PATH}` on the API's own host; on AWS the Cognito domain's \
+`{TOKEN_PATH}`, stack output `TokenUrl`) and send it as `Authorization: Bearer <token>`. \
+Tokens last {ACCESS_TOKEN_MINUTES} minutes; each operation needs one of its scopes.
+
+**Errors** are `{PROBLEM_JSON}` (RFC 9457) with a stable `type`: `{TYPE_PREFIX}<kind>`, or \
+`{TYPE_PREFIX}gateway-<TYPE>` when API Gateway answers itself. Besides each operation's answers, \
+an unknown path is answered 404 and a known path with another method 405 with an `Allow` \
+header (both with a valid token).
+
+**Tracing**: send `{CORRELATION_ID_HEADER}` to follow a request through the logs and every \
+message it causes; it is echoed on the function's answers (API Gateway's request id when \
+absent or malformed).
+
+Money is integer minor units with an ISO 4217 currency. On AWS every path carries the stage \
+prefix (`/v1`), and so do the links the API answers.
+
+Generated by `make contracts` (infra/contracts.py) from the models, the topology and the API \
+function: do not edit by hand."""
+
+
+def openapi() -> dict[str, Any]:
+    """The API's OpenAPI 3.1 document."""
+    routes = TOPOLOGY.routes
+    documented = {(route.method, route.path) for route in routes}
+    if documented != set(OPERATIONS) or documented != set(handler.ROUTES):
+        raise ValueError(
+            f"routes {sorted(documented)}, operations {sorted(OPERATIONS)} and the API "
+            f"function's {sorted(handler.ROUTES)} differ"
+        )
+    bodies: list[tuple[type[BaseModel], Mode]] = [(models.Problem, "serialization")]
+    for operation in OPERATIONS.values():
+        if operation.request is not None:
+            bodies.append((operation.request, "validation"))
+        bodies += [(a.model, "serialization") for a in operation.answers.values() if a.model]
+    _, schemas = models_json_schema(
+        list(dict.fromkeys(bodies)), by_alias=True, ref_template="#/components/schemas/{model}"
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Async Orders API",
+            "version": project["version"],
+            "summary": project["description"],
+            "description": INFO_DESCRIPTION,
+            "license": {"name": project["license"], "identifier": project["license"]},
+        },
+        "servers": [
+            {"url": LOCAL_SERVER, "description": "`make run`: the local runtime (HOST, PORT)"},
+            {
+                "url": "https://{restApiId}.execute-api.{region}.amazonaws.com/v1",
+                "description": "The deployed stack (stack output `ApiUrl`)",
+                "variables": {
+                    "restApiId": {"default": "restApiId", "description": "The REST API's id"},
+                    "region": {"default": "us-east-1"},
+                },
+            },
+        ],
+        "tags": [
+            {"name": "products", "description": "The catalog: prices and stock."},
+            {"name": "orders", "description": "Placing orders and following them."},
+        ],
+        "paths": paths,
+        "components": {
+            "schemas": dict(sorted(schemas["$defs"].items())),
+            "responses": {
+                name: _problem_answer(description, headers)
+                for name, (description, headers) in SHARED_ANSWERS.items()
+            },
+            "parameters": _parameters(),
+            "securitySchemes": {
+                SECURITY_SCHEME: {
+                    "type": "oauth2",
+                    "description": (
+                        "OAuth2 client credentials. Locally the token endpoint is "
+                        f"`{TOKEN_PATH}` on the API's own host (this relative URL); on AWS "
+                        f"it is the Cognito domain's `{TOKEN_PATH}`: the stack output "
+                        "`TokenUrl`. Send the client id and secret by HTTP Basic."
+                    ),
+                    "flows": {
+                        "clientCredentials": {"tokenUrl": TOKEN_PATH, "scopes": dict(SCOPES)}
+                    },
+                }
+            },
+        },
+    }
+
+
+def _operation(route: Route) -> dict[str, Any]:
+    operation = OPERATIONS[(route.method, route.path)]
+    parameters = [_ref("parameters", name) for name in _path_parameters(route.path)]
+    parameters += [_ref("parameters", name) for name in operation.headers]
+    parameters.append(_ref("parameters", CORRELATION_ID_HEADER))
+    responses: dict[str, Any] = {}
+    for status, answer in operation.answers.items():
+        if answer.model is None:
+            responses[str(status)] = _problem_answer(answer.description, answer.headers)
+        else:
+            responses[str(status)] = {
+                "description": answer.description,
+                "headers": _header_objects(answer.headers),
+                "content": {"application/json": {"schema": _ref("schemas", answer.model.__name__)}},
+            } | ({"links": operation.links} if operation.links and status < 300 else {})
+    responses |= {str(status): _ref("responses", name) for status, name in EVERY_OPERATION.items()}
+    document: dict[str, Any] = {
+        "operationId": operation.operation_id,
+        "tags": [operation.tag],
+        "summary": operation.summary,
+        "description": operation.description,
+        "security": [{SECURITY_SCHEME: [scope]} for scope in route.scopes],  # any one of them
+        "parameters": parameters,
+    }
+    if operation.request is not None:
+        example = json.loads(_sample_body(f"api/{_snake(operation.operation_id)}"))
+        document["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": _ref("schemas", operation.request.__name__),
+                    "example": example,
+                }
+            },
+        }
+    document["responses"] = dict(sorted(responses.items()))
+    return document
+
+
+def _problem_answer(description: str, headers: dict[str, bool]) -> dict[str, Any]:
+    return {
+        "description": description,
+        "headers": _header_objects(headers),
+        "content": {PROBLEM_JSON: {"schema": _ref("schemas", models.Problem.__name__)}},
+    }
+
+
+def _parameters() -> dict[str, Any]:
+    """Path parameters with the patterns the API function checks, and the request headers."""
+    return {
+        "sku": {
+            "name": "sku",
+            "in": "path",
+            "required": True,
+            "schema": TypeAdapter(models.Sku).json_schema(),
+        },
+        "orderId": {
+            "name": "orderId",
+            "in": "path",
+            "required": True,
+            "description": "The order's id, a UUIDv7 (lowercase) as the 202 answer gave it.",
+            "schema": {"type": "string", "format": "uuid", "pattern": handler._UUID.pattern},
+        },
+        IDEMPOTENCY_KEY_HEADER: {
+            "name": IDEMPOTENCY_KEY_HEADER,
+            "in": "header",
+            "required": False,
+            "description": (
+                "Makes a retry safe: the same key and body answer the first 202 again and make "
+                "one order (per client, for 24 hours)."
+            ),
+            "schema": {"type": "string", "pattern": handler._IDEMPOTENCY_KEY.pattern},
+        },
+        CORRELATION_ID_HEADER: {
+            "name": CORRELATION_ID_HEADER,
+            "in": "header",
+            "required": False,
+            "description": (
+                "Your id for this request, carried into every log line and message of the work "
+                "it starts. Absent or malformed: API Gateway's request id is used."
+            ),
+            "schema": {"type": "string", "pattern": handler._CORRELATION_ID.pattern},
+        },
+    }
+
+
+def _headers() -> dict[str, Any]:
+    """Every response header the API sends."""
+    return {
+        CORRELATION_ID_HEADER: {
+            "description": "The request's correlation id: yours if well formed, else generated.",
+            "schema": {"type": "string", "pattern": handler._CORRELATION_ID.pattern},
+        },
+        "Location": {
+            "description": "The order's status URL (with the stage prefix on AWS).",
+            "schema": {"type": "string", "format": "uri-reference"},
+        },
+        "Retry-After": {
+            "description": "Seconds to wait before retrying.",
+            "schema": {"type": "integer", "minimum": 0},
+        },
+        "WWW-Authenticate": {
+            "description": "The scheme to authenticate with (RFC 6750).",
+            "schema": {"type": "string"},
+        },
+        "Allow": {
+            "description": "The methods the path has.",
+            "schema": {"type": "string"},
+        },
+    }
+
+
+def _header_objects(headers: dict[str, bool]) -> dict[str, Any]:
+    """Response headers, inline: only there can a header be declared required."""
+    objects = _headers()
+    return {
+        name: objects[name] | ({"required": True} if required else {})
+        for name, required in headers.items()
+    }
+
+
+def _ref(kind: str, name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def _path_parameters(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
+def _sample_body(name: str) -> str:
+    """The body of a sample API event in events/samples: the request's example."""
+    event = json.loads((REPO / "events" / "samples" / f"{name}.json").read_text())
+    return str(event["body"])
 
 
 def main() -> None:

@@ -107,6 +107,8 @@ class Route:
     path: str  # API Gateway resource path, e.g. /orders/{orderId}
     function: str
     scopes: tuple[str, ...]  # OAuth2 scopes, any one of which grants access
+    # the contract (events/schemas/<stem>.schema.json) the gateway validates the body against
+    request_body: str | None = None
 
     def matches(self, path: str) -> dict[str, str] | None:
         """Path parameters if `path` fits this route's template, else None."""
@@ -337,7 +339,7 @@ TOPOLOGY = Topology(
     routes=(
         Route("GET", "/products", ORDER_API.name, (SCOPE_READ,)),
         Route("GET", "/products/{sku}", ORDER_API.name, (SCOPE_READ,)),
-        Route("POST", "/orders", ORDER_API.name, (SCOPE_WRITE,)),
+        Route("POST", "/orders", ORDER_API.name, (SCOPE_WRITE,), "api/place-order.request"),
         Route("GET", "/orders/{orderId}", ORDER_API.name, (SCOPE_READ,)),
     ),
     secrets=(WEBHOOK_SECRET,),

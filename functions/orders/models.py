@@ -6,7 +6,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    TypeAdapter,
+)
 from pydantic.alias_generators import to_camel
 
 from shared.messages import Envelope
@@ -48,9 +56,32 @@ class ProductList(ApiModel):
     items: list[Product]
 
 
-class OrderLine(ApiModel):
+class RequestModel(ApiModel):
+    """A request body: only the camelCase names of the published schema are accepted."""
+
+    model_config = ConfigDict(validate_by_name=False, validate_by_alias=True)
+
+
+def _json_integer(value: object) -> object:
+    """Numbers only: Pydantic would otherwise turn "2" and true into 2."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("Input should be a valid integer")
+    return value
+
+
+def _http_url(value: str) -> str:
+    """An absolute http(s) URL, kept exactly as sent (its length is checked as sent, too)."""
+    _HTTP_URL.validate_python(value)
+    return value
+
+
+_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
+
+
+class OrderLine(RequestModel):
     sku: Sku
-    quantity: int = Field(ge=1, le=MAX_QUANTITY, strict=True)  # "2", 2.0 and true are refused
+    # a JSON integer (2.0 is one, per JSON Schema); "2" and true are refused
+    quantity: Annotated[int, BeforeValidator(_json_integer)] = Field(ge=1, le=MAX_QUANTITY)
 
 
 def _distinct_skus(lines: list[OrderLine]) -> list[OrderLine]:
@@ -60,7 +91,7 @@ def _distinct_skus(lines: list[OrderLine]) -> list[OrderLine]:
     return lines
 
 
-class PlaceOrder(ApiModel):
+class PlaceOrder(RequestModel):
     """Body of POST /orders. Prices are never taken from the client."""
 
     customer_id: str = Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
@@ -69,7 +100,9 @@ class PlaceOrder(ApiModel):
         Field(min_length=1, max_length=MAX_ITEMS_PER_ORDER),
         AfterValidator(_distinct_skus),
     ]
-    callback_url: HttpUrl | None = Field(default=None, max_length=2048)
+    callback_url: Annotated[str, AfterValidator(_http_url)] | None = Field(
+        default=None, max_length=2048, json_schema_extra={"format": "uri"}
+    )
 
 
 class OrderLinks(ApiModel):

@@ -1,17 +1,28 @@
-"""The REST API: every topology route, plus catch-alls so the function answers 404 and 405."""
+"""The REST API: every topology route, plus catch-alls so the function answers 404 and 405.
+
+Every method needs a Cognito access token carrying one of its route's scopes; request bodies
+with a contract are validated against its draft-4 model before the function runs.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
+from typing import Any
 
 from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigateway
+from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.topology import Topology
+from infra import contracts
+from infra.cdk.nag import acknowledge
+from infra.cdk.naming import construct_id
+from infra.draft4 import to_draft4
+from infra.topology import CATCH_ALL_SCOPES, Route, Topology
 
 STAGE_NAME = "v1"
 THROTTLING_RATE_LIMIT = 100  # steady requests per second, for the whole stage
@@ -24,20 +35,32 @@ PROBLEM_TYPE_PREFIX = "urn:orders-api:problem:gateway-"
 # them. DEFAULT_4XX/DEFAULT_5XX catch every other type; their status varies by type and a
 # gateway response template cannot read it, so their body carries no "status" member.
 GATEWAY_RESPONSE_STATUS = {
+    apigateway.ResponseType.BAD_REQUEST_BODY: 400,  # the body breaks the route's model
+    apigateway.ResponseType.BAD_REQUEST_PARAMETERS: 400,
+    apigateway.ResponseType.UNAUTHORIZED: 401,  # no token, or not a valid one
+    apigateway.ResponseType.ACCESS_DENIED: 403,
+    apigateway.ResponseType.WAF_FILTERED: 403,  # with -c waf=true
     apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN: 403,
     apigateway.ResponseType.REQUEST_TOO_LARGE: 413,
     apigateway.ResponseType.THROTTLED: 429,
     apigateway.ResponseType.INTEGRATION_FAILURE: 504,
     apigateway.ResponseType.INTEGRATION_TIMEOUT: 504,
 }
+# RFC 6750: a 401 names the scheme it wants (the local gateway answers the same).
+GATEWAY_RESPONSE_HEADERS = {
+    apigateway.ResponseType.UNAUTHORIZED: {"WWW-Authenticate": 'Bearer realm="orders"'},
+}
+JSON = "application/json"
 
 
 class Api(Construct):
-    """API Gateway REST API proxying to the topology's API function.
+    """API Gateway REST API proxying to the topology's API function, behind a Cognito authorizer.
 
     Besides each route, every resource (root included) has an `ANY` method and a root
     `{proxy+}` catches unknown paths, all on the same integration: the function answers 404
     and 405 as problem+json instead of API Gateway's 403 "Missing Authentication Token".
+    Every method, catch-alls included, needs an access token: a route's with one of its
+    scopes, a catch-all's with any of CATCH_ALL_SCOPES.
     """
 
     def __init__(
@@ -47,11 +70,15 @@ class Api(Construct):
         *,
         topology: Topology,
         handler: lambda_.IFunction,
+        user_pool: cognito.IUserPool,
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, id)
         access_logs = logs.LogGroup(
             self, "AccessLogs", retention=LOG_RETENTION, removal_policy=removal_policy
+        )
+        authorizer = apigateway.CognitoUserPoolsAuthorizer(
+            self, "Authorizer", cognito_user_pools=[user_pool]
         )
         self.rest_api = apigateway.RestApi(
             self,
@@ -73,9 +100,29 @@ class Api(Construct):
                 throttling_rate_limit=THROTTLING_RATE_LIMIT,
                 throttling_burst_limit=THROTTLING_BURST_LIMIT,
             ),
+            # Nothing is open by default: a method added without options is a catch-all.
+            default_method_options=apigateway.MethodOptions(
+                authorizer=authorizer,
+                authorization_type=apigateway.AuthorizationType.COGNITO,
+                authorization_scopes=list(CATCH_ALL_SCOPES),
+            ),
         )
         # The stack publishes the URL as ApiUrl; drop RestApi's own duplicate output.
         self.rest_api.node.try_remove_child("Endpoint")
+        if (role := self.rest_api.node.try_find_child("CloudWatchRole")) is not None:
+            acknowledge(
+                role,
+                "IAM4",
+                "This is the account-wide API Gateway logging role (AWS::ApiGateway::Account "
+                "holds one per account and region, and every REST API in it logs through it), "
+                "so it cannot be scoped to this stack's log groups without breaking other APIs' "
+                "logs; AmazonAPIGatewayPushToCloudWatchLogs is the policy AWS documents for it.",
+                finding="Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AmazonAPIGatewayPushToCloudWatchLogs",
+            )
+        self._validator = self.rest_api.add_request_validator(
+            "RequestValidator", validate_request_body=True, validate_request_parameters=True
+        )
 
         # One integration, one API-scoped invoke permission (not one per method).
         integration = apigateway.LambdaIntegration(handler, scope_permission_to_method=False)
@@ -83,8 +130,9 @@ class Api(Construct):
         root.add_method("ANY", integration)
         for path in _paths_with_prefixes(topology.resource_paths()):
             resource = root.resource_for_path(path)
-            for method in topology.methods_for(path):
-                resource.add_method(method, integration)
+            for route in topology.routes:
+                if route.path == path:
+                    resource.add_method(route.method, integration, **self._route_options(route))
             resource.add_method("ANY", integration)
         root.add_proxy(default_integration=integration, any_method=True)
 
@@ -93,15 +141,65 @@ class Api(Construct):
         for response_type, status in GATEWAY_RESPONSE_STATUS.items():
             self._problem_response(response_type, status=status)
 
+    def _route_options(self, route: Route) -> dict[str, Any]:
+        """A route's scopes, its required path parameters and, if it has one, its body model."""
+        options: dict[str, Any] = {
+            "authorization_scopes": list(route.scopes),
+            "request_validator": self._validator,
+        }
+        if parameters := path_parameters(route.path):
+            options["request_parameters"] = {
+                f"method.request.path.{name}": True for name in parameters
+            }
+        if (contract := route.request_body) is not None:
+            options["request_models"] = {JSON: self._model(contract)}
+        return options
+
+    def _model(self, contract: str) -> apigateway.IModel:
+        """The contract's JSON Schema (as events/schemas has it) as a draft-4 API model."""
+        schema = to_draft4(contract_schema(contract))
+        name = construct_id(contract.rsplit("/", 1)[-1].replace(".", "-"))  # PlaceOrderRequest
+        model = apigateway.CfnModel(
+            self,
+            f"{name}Model",
+            rest_api_id=self.rest_api.rest_api_id,
+            name=name,
+            content_type=JSON,
+            description=f"{contract} (events/schemas), as JSON Schema draft 4",
+            schema=schema,
+        )
+        # As apigateway.Model does: a changed schema is a new deployment, made after the model.
+        deployment = self.rest_api.latest_deployment
+        if deployment is not None:
+            deployment.node.add_dependency(model)
+            deployment.add_to_logical_id({"model": {"name": name, "schema": schema}})
+        return apigateway.Model.from_model_name(self, f"{name}ModelRef", model.ref)
+
     def _problem_response(self, response_type: apigateway.ResponseType, status: int | None) -> None:
         body = problem_template(status)
+        headers = {"Content-Type": PROBLEM_JSON}
+        for kind, extra in GATEWAY_RESPONSE_HEADERS.items():  # jsii enums compare by name
+            if kind.response_type == response_type.response_type:
+                headers |= extra
         self.rest_api.add_gateway_response(
             response_type.response_type,
             type=response_type,
             status_code=str(status) if status is not None else None,
-            response_headers={"Content-Type": f"'{PROBLEM_JSON}'"},
+            # Static header values are quoted for API Gateway.
+            response_headers={name: f"'{value}'" for name, value in headers.items()},
             templates={"application/json": body, PROBLEM_JSON: body},
         )
+
+
+def contract_schema(stem: str) -> dict[str, Any]:
+    """The JSON Schema `make contracts` writes for `stem`, rendered from the models now."""
+    rendered = contracts.render()[contracts.SCHEMAS_DIR / f"{stem}.schema.json"]
+    return json.loads(rendered)  # type: ignore[no-any-return]
+
+
+def path_parameters(path: str) -> list[str]:
+    """`/orders/{orderId}` -> `["orderId"]`."""
+    return re.findall(r"\{(\w+)\}", path)
 
 
 def problem_template(status: int | None) -> str:

@@ -6,6 +6,7 @@ import os
 
 import aws_cdk as cdk
 
+from infra.cdk.nag import add_security_checks
 from infra.cdk.stack import AsyncOrdersStack
 from infra.topology import TOPOLOGY
 
@@ -29,6 +30,7 @@ def build(app: cdk.App) -> AsyncOrdersStack:
 def main() -> None:
     app = cdk.App()
     build(app)
+    add_security_checks(app)  # AwsSolutions error-level findings fail the synth
     app.synth()
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import assert_never
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
@@ -15,10 +15,11 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.cdk.messaging import Messaging
+from infra.cdk.nag import acknowledge
 from infra.cdk.naming import construct_id
 from infra.cdk.secrets import Secrets
 from infra.cdk.storage import Storage
-from infra.topology import Function, Topology, common_environment
+from infra.topology import Access, Function, Topology, common_environment
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 # Caches and editor litter would change the asset hash without changing the code.
@@ -41,6 +42,35 @@ POWERTOOLS_LAYER_PARAMETER = (
 )
 # EventBridge retries an invocation it could not hand to Lambda (throttling, service errors).
 SCHEDULE_DELIVERY_RETRIES = 2
+
+# Table grants: CDK's grant_read_data/grant_write_data actions without the stream-only ones
+# (no table has a stream). Indexes are granted by name, and only what an index serves.
+TABLE_READ_ACTIONS = (
+    "dynamodb:BatchGetItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+)
+TABLE_WRITE_ACTIONS = (
+    "dynamodb:BatchWriteItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:DescribeTable",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+)
+INDEX_READ_ACTIONS = ("dynamodb:Query", "dynamodb:Scan")
+TABLE_ACTIONS: dict[Access, tuple[str, ...]] = {
+    "read": TABLE_READ_ACTIONS,
+    "write": TABLE_WRITE_ACTIONS,
+    "read_write": tuple(sorted(set(TABLE_READ_ACTIONS + TABLE_WRITE_ACTIONS))),
+}
+XRAY_REASON = (
+    "Active tracing: X-Ray's xray:PutTraceSegments and xray:PutTelemetryRecords do not support "
+    "resource-level permissions, so AWS requires Resource '*' for them; the synth tests pin that "
+    "'*' appears for these two actions only."
+)
 
 
 class Functions(Construct):
@@ -92,8 +122,20 @@ class Functions(Construct):
         }
 
     def _function(self, spec: Function) -> lambda_.Function:
-        """The one helper: a function, its log group, its grants, event source and schedule."""
+        """The one helper: a function, its role, log group, grants, event source and schedule."""
         name = construct_id(spec.name)
+        # Its own role, instead of AWSLambdaBasicExecutionRole (logs:* on every log group in the
+        # account): it may write to its own log group, and gets what the topology grants it.
+        role = iam.Role(
+            self,
+            f"{name}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{spec.name}: its own log group and its topology grants",
+        )
+        log_group = logs.LogGroup(
+            self, f"{name}Logs", retention=LOG_RETENTION, removal_policy=self._removal_policy
+        )
+        log_group.grant_write(role)
         environment = common_environment(spec) | {
             variable: self._resource_values[variable]
             for variable in self._topology.environment_names(spec)
@@ -111,24 +153,15 @@ class Functions(Construct):
             memory_size=spec.memory_mb,
             environment=environment,
             tracing=lambda_.Tracing.ACTIVE,
-            log_group=logs.LogGroup(
-                self,
-                f"{name}Logs",
-                retention=LOG_RETENTION,
-                removal_policy=self._removal_policy,
-            ),
+            role=role,
+            log_group=log_group,
+        )
+        # Tracing added X-Ray's statement (Resource "*") to the role's default policy.
+        acknowledge(
+            role.node.find_child("DefaultPolicy"), "IAM5", XRAY_REASON, finding="Resource::*"
         )
         for table_name, access in spec.tables.items():
-            table = self._storage.tables[table_name]
-            match access:
-                case "read":
-                    table.grant_read_data(function)
-                case "write":
-                    table.grant_write_data(function)
-                case "read_write":
-                    table.grant_read_write_data(function)
-                case _:
-                    assert_never(access)
+            self._grant_table(function, table_name, access)
         for queue_name in spec.sends_to:
             self._messaging.queues[queue_name].grant_send_messages(function)
         for queue_name in spec.dead_letters_to:
@@ -166,3 +199,20 @@ class Functions(Construct):
                 ],
             )
         return function
+
+    def _grant_table(self, function: lambda_.Function, table_name: str, access: Access) -> None:
+        """`access` to the table and, for readers, Query/Scan on each of its indexes by name.
+
+        CDK's table grants cover `<table>/index/*`, which would include any index added later.
+        """
+        table = self._storage.tables[table_name]
+        iam.Grant.add_to_principal(
+            grantee=function, actions=list(TABLE_ACTIONS[access]), resource_arns=[table.table_arn]
+        )
+        indexes = self._topology.table(table_name).indexes
+        if access != "write" and indexes:
+            iam.Grant.add_to_principal(
+                grantee=function,
+                actions=list(INDEX_READ_ACTIONS),
+                resource_arns=[f"{table.table_arn}/index/{index.name}" for index in indexes],
+            )

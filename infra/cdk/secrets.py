@@ -6,12 +6,19 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from infra.cdk.nag import acknowledge
 from infra.cdk.naming import construct_id
 from infra.topology import Secret, Topology
 
 # 44 alphanumeric characters are valid base64 of 33 random bytes (about 261 bits): a Standard
 # Webhooks signing key as it is, or with the optional `whsec_` prefix libraries take.
 KEY_LENGTH = 44
+NO_ROTATION_REASON = (
+    "Rotating the webhook signing key would make every receiver refuse deliveries until it has "
+    "the new key. A safe rotation needs a dual-secret rollout (the notifier signs with old and "
+    "new key, Standard Webhooks allows several signatures in webhook-signature, receivers move, "
+    "then the old key is dropped): a follow-up, not a Secrets Manager schedule."
+)
 
 
 class Secrets(Construct):
@@ -26,7 +33,7 @@ class Secrets(Construct):
         }
 
     def _secret(self, spec: Secret, removal_policy: RemovalPolicy) -> secretsmanager.Secret:
-        return secretsmanager.Secret(
+        secret = secretsmanager.Secret(
             self,
             f"{construct_id(spec.name)}Secret",
             description=spec.description,
@@ -37,3 +44,5 @@ class Secrets(Construct):
             ),
             removal_policy=removal_policy,
         )
+        acknowledge(secret, "SMG4", NO_ROTATION_REASON)
+        return secret

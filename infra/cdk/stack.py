@@ -9,6 +9,8 @@ from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from constructs import Construct
 
 from infra.cdk.api import Api
+from infra.cdk.auth import Auth
+from infra.cdk.firewall import Firewall
 from infra.cdk.functions import Functions
 from infra.cdk.messaging import Messaging
 from infra.cdk.naming import construct_id
@@ -17,6 +19,7 @@ from infra.cdk.storage import Storage
 from infra.topology import Topology
 
 REMOVAL_POLICY_CONTEXT = "removalPolicy"
+WAF_CONTEXT = "waf"
 
 
 def removal_policy_from_context(scope: Construct) -> RemovalPolicy:
@@ -34,6 +37,20 @@ def removal_policy_from_context(scope: Construct) -> RemovalPolicy:
     raise ValueError(f"context {REMOVAL_POLICY_CONTEXT}={value!r}: expected 'retain' or 'destroy'")
 
 
+def waf_from_context(scope: Construct) -> bool:
+    """Whether to put a WAF web ACL in front of the API: off unless `-c waf=true`.
+
+    Off by default because a web ACL costs a monthly fee per ACL and rule plus a fee per million
+    requests, on top of the API's; `true`/`false` (or JSON booleans in cdk.json) only.
+    """
+    value = scope.node.try_get_context(WAF_CONTEXT)
+    if value in (None, False, "false"):
+        return False
+    if value in (True, "true"):
+        return True
+    raise ValueError(f"context {WAF_CONTEXT}={value!r}: expected 'true' or 'false'")
+
+
 class AsyncOrdersStack(Stack):
     """Everything `topology` declares, and nothing it does not."""
 
@@ -42,6 +59,7 @@ class AsyncOrdersStack(Stack):
             raise ValueError("the topology is unsound: " + "; ".join(problems))
         super().__init__(scope, id, **kwargs)
         removal_policy = removal_policy_from_context(self)
+        waf = waf_from_context(self)
 
         storage = Storage(self, "Storage", topology=topology, removal_policy=removal_policy)
         messaging = Messaging(self, "Messaging", topology=topology)
@@ -55,15 +73,32 @@ class AsyncOrdersStack(Stack):
             secrets=secrets,
             removal_policy=removal_policy,
         )
+        auth = Auth(self, "Auth", removal_policy=removal_policy)
         api = Api(
             self,
             "Api",
             topology=topology,
             handler=functions.by_name[topology.api_function().name],
+            user_pool=auth.user_pool,
             removal_policy=removal_policy,
         )
+        if waf:
+            Firewall(self, "Firewall", stage=api.rest_api.deployment_stage)
 
         CfnOutput(self, "ApiUrl", value=api.rest_api.url, description="Base URL of the stage")
+        CfnOutput(
+            self,
+            "TokenUrl",
+            value=auth.token_url,
+            description="OAuth2 token endpoint (client credentials grant)",
+        )
+        CfnOutput(
+            self,
+            "ClientId",
+            value=auth.client.user_pool_client_id,
+            description="The API client's id; its secret: aws cognito-idp describe-user-pool-client",
+        )
+        CfnOutput(self, "UserPoolId", value=auth.user_pool.user_pool_id)
         for name, queue in messaging.queues.items():
             CfnOutput(self, f"{construct_id(name)}QueueUrl", value=queue.queue_url)
         for name, dlq in messaging.dead_letter_queues.items():

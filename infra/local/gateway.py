@@ -16,18 +16,26 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from jsonschema import Draft4Validator
+
+from infra.draft4 import to_draft4
 from infra.local.lambda_runtime import FunctionTimeout, InvocationError, LocalFunction
 from infra.topology import CATCH_ALL_SCOPES, Topology
+
+SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "events" / "schemas"
 
 GATEWAY_PAYLOAD_LIMIT = 10 * 1024 * 1024
 STAGE = "local"
 ACCOUNT_ID = "123456789012"
 
 # Extra local-only endpoints (webhook receiver, token endpoint...) plug in here: path -> handler.
+# A path ending in "/" is a directory route: it also answers every file directly under it.
 LocalRoute = Callable[["GatewayRequestHandler"], None]
 
 
@@ -45,11 +53,28 @@ class ApiGateway:
         self.function = function
         # checks each request's token as API Gateway's Cognito authorizer does (infra.local.auth)
         self.authorizer = authorizer
+        self.log: Callable[[str], None] = lambda _: None
         self.local_routes = local_routes or {}
         handler = type("BoundHandler", (GatewayRequestHandler,), {"gateway": self})
         self.server = ThreadingHTTPServer((host, port), handler)
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def valid_body(self, method: str, path: str, headers: Any, body: bytes) -> bool:
+        """API Gateway's request validator: a JSON body must fit its route's model, if any."""
+        route = self.topology.route_for(method, path)
+        content_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if route is None or route.request_body is None or content_type != "application/json":
+            return True
+        try:
+            document = json.loads(body)
+        except ValueError:
+            self.log(f"{method} {path}: invalid request body: not JSON")
+            return False
+        errors = [e.message for e in _validator(route.request_body).iter_errors(document)]
+        if errors:
+            self.log(f"{method} {path}: request body does not match the model: {errors}")
+        return not errors
 
     @property
     def url(self) -> str:
@@ -127,6 +152,13 @@ class ApiGateway:
         }
 
 
+@cache
+def _validator(contract: str) -> Draft4Validator:
+    """The route's request model: its contract from events/schemas, in draft 4 as on AWS."""
+    schema = json.loads((SCHEMAS_DIR / f"{contract}.schema.json").read_text())
+    return Draft4Validator(to_draft4(schema))
+
+
 class GatewayRequestHandler(BaseHTTPRequestHandler):
     gateway: ApiGateway
     protocol_version = "HTTP/1.1"
@@ -138,7 +170,9 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._handle()
 
+    # every method reaches the API (API Gateway's ANY); the function answers 405 where due
     do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET  # noqa: N815
+    do_TRACE = do_QUERY = do_CONNECT = do_GET  # noqa: N815
 
     def read_body(self) -> bytes | None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -154,7 +188,10 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _handle(self) -> None:
-        local = self.gateway.local_routes.get(urlsplit(self.path).path)
+        path = urlsplit(self.path).path
+        # an exact local route, else a directory one: "/docs/" serves every "/docs/<file>"
+        routes = self.gateway.local_routes
+        local = routes.get(path) or routes.get(path[: path.rfind("/") + 1])
         if local is not None:
             local(self)
             return
@@ -181,6 +218,9 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
                 )
                 return
             event["requestContext"]["authorizer"] = {"claims": verdict}
+        if not self.gateway.valid_body(self.command, event["path"], self.headers, body):
+            self.send_problem(400, "gateway-BAD_REQUEST_BODY", "Invalid request body")
+            return
         try:
             result = self.gateway.function.invoke(event)
         except FunctionTimeout:

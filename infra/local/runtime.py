@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from infra.local import docs
 from infra.local.auth import TOKEN_PATH, Client, LocalAuthorizer
 from infra.local.event_source import SqsEventSourceMapping
 from infra.local.function_host import CRASH_RATE, ERROR_RATE
@@ -137,6 +138,7 @@ class LocalRuntime:
         self.local_routes[RECEIVER_PATH] = self.webhook_receiver.handle
         if self.authorizer is not None:
             self.local_routes[TOKEN_PATH] = self.authorizer.token_endpoint
+        docs.register(self)  # /openapi.json and Swagger UI at /docs
         if self.seed:
             seed_catalog(self.dynamodb, self.resources.table_names["products"], sample_catalog())
         for function in self.topology.functions:
@@ -161,6 +163,7 @@ class LocalRuntime:
         self._gateway = ApiGateway(
             self.topology, api, self.host, self.port, self.local_routes, self.authorizer
         )
+        self._gateway.log = lambda line: self._log_line("api-gateway", line)
         self._gateway.start()
 
     def stop(self) -> None:

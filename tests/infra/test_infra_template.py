@@ -6,16 +6,15 @@ import inspect
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
 import pytest
-from aws_cdk.assertions import Template
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from cfnlint.api import lint  # type: ignore[import-untyped]
 
 from infra.cdk.api import (
+    GATEWAY_RESPONSE_HEADERS,
     GATEWAY_RESPONSE_STATUS,
     PROBLEM_JSON,
     PROBLEM_TYPE_PREFIX,
@@ -23,16 +22,15 @@ from infra.cdk.api import (
     THROTTLING_BURST_LIMIT,
     THROTTLING_RATE_LIMIT,
 )
-from infra.cdk.app import STACK_NAME, build
+from infra.cdk.app import STACK_NAME
 from infra.cdk.functions import POWERTOOLS_LAYER_PARAMETER, SCHEDULE_DELIVERY_RETRIES
 from infra.cdk.naming import construct_id
 from infra.cdk.stack import AsyncOrdersStack, removal_policy_from_context
 from infra.topology import TOPOLOGY, EventSource, Function, common_environment
+from tests.infra.synth import Synth
 
 pytestmark = pytest.mark.infra
 
-REPO = Path(__file__).resolve().parents[2]
-CDK_CONTEXT = json.loads((REPO / "cdk.json").read_text())["context"]
 READ_ACTIONS = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan"}
 WRITE_ACTIONS = {
     "dynamodb:PutItem",
@@ -53,10 +51,9 @@ Json = dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def template() -> Json:
-    """The stack as `cdk synth` sees it (same context as cdk.json), synthesized once."""
-    stack = build(cdk.App(context=CDK_CONTEXT))
-    return dict(Template.from_stack(stack).to_json())
+def template(synthesized: Synth) -> Json:
+    """The stack as `cdk synth` sees it (cdk.json's context, cdk-nag on), synthesized once."""
+    return synthesized.template
 
 
 @pytest.fixture(scope="module")
@@ -148,10 +145,21 @@ def actions_on(resources: Json, spec: Function, logical_id: str) -> set[str]:
     return actions_on_resource(resources, spec, {"Fn::GetAtt": [logical_id, "Arn"]})
 
 
+def index_arn(table_logical_id: str, index: str) -> Json:
+    """`<table ARN>/index/<index>` as the template writes it."""
+    return {"Fn::Join": ["", [{"Fn::GetAtt": [table_logical_id, "Arn"]}, f"/index/{index}"]]}
+
+
 def actions_on_indexes(resources: Json, spec: Function, table_logical_id: str) -> set[str]:
-    """Actions on every index of a table (`<table ARN>/index/*`, as CDK's table grants add it)."""
-    indexes = {"Fn::Join": ["", [{"Fn::GetAtt": [table_logical_id, "Arn"]}, "/index/*"]]}
-    return actions_on_resource(resources, spec, indexes)
+    """Actions on any index of a table, named or by wildcard."""
+    table_arn = {"Fn::GetAtt": [table_logical_id, "Arn"]}
+    return {
+        action
+        for action, granted in allowed(resources, spec)
+        if isinstance(granted, dict)
+        and granted.get("Fn::Join", [None, [None]])[1][0] == table_arn
+        and str(granted["Fn::Join"][1][-1]).startswith("/index/")
+    }
 
 
 def actions_on_resource(resources: Json, spec: Function, resource: Json) -> set[str]:
@@ -431,6 +439,11 @@ def test_functions_that_read_a_table_can_query_its_indexes_and_others_cannot(
         assert ("dynamodb:Query" in actions) == queries, f"{spec.name} queries {table.name}"
         if access is None or not table.indexes:
             assert actions == set(), f"{spec.name} on {table.name}'s indexes"
+        for index in table.indexes:  # each by name: no `/index/*` that would cover new ones
+            named = actions_on_resource(
+                resources, spec, index_arn(table_id(template, table.name), index.name)
+            )
+            assert named == ({"dynamodb:Query", "dynamodb:Scan"} if reads else set())
 
 
 @pytest.mark.parametrize("spec", TOPOLOGY.functions, ids=lambda f: f.name)
@@ -696,9 +709,11 @@ def test_gateway_errors_are_problem_details(resources: Json) -> None:
     expected = {"DEFAULT_4XX", "DEFAULT_5XX"} | {t.response_type for t in GATEWAY_RESPONSE_STATUS}
     assert set(responses) == expected
 
+    extra_headers = {t.response_type: headers for t, headers in GATEWAY_RESPONSE_HEADERS.items()}
     for response_type, response in responses.items():
+        headers = {"Content-Type": PROBLEM_JSON} | extra_headers.get(response_type, {})
         assert response["ResponseParameters"] == {
-            "gatewayresponse.header.Content-Type": f"'{PROBLEM_JSON}'"
+            f"gatewayresponse.header.{name}": f"'{value}'" for name, value in headers.items()
         }
         for body in response["ResponseTemplates"].values():
             # Given the values API Gateway substitutes (messageString comes quoted)
@@ -719,7 +734,7 @@ def test_gateway_errors_are_problem_details(resources: Json) -> None:
 
 
 def test_outputs_name_the_url_every_queue_every_table_and_every_secret(template: Json) -> None:
-    expected = {"ApiUrl"}
+    expected = {"ApiUrl", "TokenUrl", "ClientId", "UserPoolId"}
     expected |= {
         f"{construct_id(q.name)}{kind}" for q in TOPOLOGY.queues for kind in ("QueueUrl", "DlqUrl")
     }
@@ -733,7 +748,11 @@ def test_outputs_name_the_url_every_queue_every_table_and_every_secret(template:
 # --- the template as CloudFormation sees it -------------------------------------------------
 
 
-def test_cfn_lint_finds_no_errors(template: Json) -> None:
+@pytest.mark.parametrize("waf", [False, True], ids=["default", "waf"])
+def test_cfn_lint_finds_no_errors(waf: bool, request: pytest.FixtureRequest) -> None:
+    synth: Synth = request.getfixturevalue("synthesized_with_waf" if waf else "synthesized")
+    template = synth.template
+
     matches = lint(json.dumps(template))
 
     errors = [f"{m.rule.id} {m.message}" for m in matches if m.rule.id.startswith("E")]

@@ -73,7 +73,13 @@ def test_errors_are_problem_json_over_http(http: Http) -> None:
         ("DELETE", "/orders", None, 405),
         ("GET", "/orders/01a20a90-6da9-7051-8636-e5604348235b", None, 404),
         ("POST", "/orders", b"{oops", 400),
-        ("POST", "/orders", {"customerId": "c", "items": [{"sku": "KB-001", "quantity": -1}]}, 422),
+        ("POST", "/orders", {"customerId": "c", "items": [{"sku": "KB-001", "quantity": -1}]}, 400),
+        (
+            "POST",
+            "/orders",
+            {"customerId": "c", "items": [{"sku": "KB-001", "quantity": 1}] * 2},
+            422,
+        ),
     ]:
         reply = http.request(method, path, body)
         assert reply.status == status, (method, path)
@@ -151,3 +157,23 @@ def test_a_failing_or_timed_out_function_gets_the_gateways_5xx() -> None:
             "urn:orders-api:problem:gateway-DEFAULT_5XX",
         )
         assert any("init failed" in line for line in runtime.log_lines("order-api"))
+
+
+def test_the_gateway_validates_bodies_against_the_model_as_api_gateway_does(
+    http: Http, runtime: LocalRuntime
+) -> None:
+    before = runtime.dynamodb.scan(TableName="orders", Select="COUNT")["Count"]
+
+    reply = http.post("/orders", {"customerId": "c", "items": [{"sku": "KB-001", "quantity": 0}]})
+
+    assert reply.status == 400
+    assert reply.body["type"] == "urn:orders-api:problem:gateway-BAD_REQUEST_BODY"
+    assert runtime.dynamodb.scan(TableName="orders", Select="COUNT")["Count"] == before
+    assert any(
+        "0 is less than the minimum of 1" in line for line in runtime.log_lines("api-gateway")
+    )
+    # what the schema cannot say (one line per SKU) the function refuses with field pointers
+    reply = http.post(
+        "/orders", {"customerId": "c", "items": [{"sku": "KB-001", "quantity": 1}] * 2}
+    )
+    assert (reply.status, reply.body["errors"][0]["pointer"]) == (422, "/items")

@@ -1,17 +1,24 @@
-"""events/ is generated from the models: committed files must not drift, samples must conform."""
+"""events/ is generated from the models, the topology and the API function: committed files must
+not drift, the OpenAPI document must be valid and say what the API does, samples must conform."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
+from openapi_spec_validator import validate
+from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from infra import contracts
+from infra.topology import SCOPES, TOPOLOGY
 from tests.conftest import load_event
 
 SCHEMAS = contracts.SCHEMAS_DIR
+OPENAPI = contracts.OPENAPI_FILE
 
 
 def schema(stem: str) -> dict[str, object]:
@@ -20,7 +27,8 @@ def schema(stem: str) -> dict[str, object]:
 
 def test_committed_schemas_match_the_models() -> None:
     rendered = contracts.render()
-    committed = {path: path.read_text() for path in SCHEMAS.rglob("*.schema.json")}
+    generated = [*SCHEMAS.rglob("*.schema.json"), OPENAPI]
+    committed = {path: path.read_text() for path in generated if path.exists()}
     stale = [str(p) for p in rendered if committed.get(p) != rendered[p]]
     extra = [str(p) for p in committed if p not in rendered]
     assert not stale, f"run `make contracts`: stale {stale}"
@@ -46,3 +54,62 @@ def test_schemas_refuse_what_the_api_refuses() -> None:
     refused = {"customerId": "c", "items": [{"sku": "KB-001", "quantity": 1, "unitPrice": 1}]}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(refused, schema("api/place-order.request"))
+
+
+def openapi() -> dict[str, Any]:
+    return dict(json.loads(OPENAPI.read_text()))
+
+
+def test_the_openapi_document_is_valid_openapi_3_1() -> None:
+    document = openapi()
+    assert document["openapi"].startswith("3.1.")
+    validate(document)  # raises OpenAPIValidationError
+
+
+def test_the_validator_would_catch_a_broken_document() -> None:
+    broken = openapi()
+    broken["paths"]["/orders/{orderId}"]["get"]["parameters"].pop(0)  # the orderId parameter
+    with pytest.raises(OpenAPIValidationError, match="orderId"):
+        validate(broken)
+
+
+def test_every_route_is_an_operation_needing_its_scopes() -> None:
+    document = openapi()
+    operations = {
+        (method.upper(), path): operation
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    }
+    assert set(operations) == {(r.method, r.path) for r in TOPOLOGY.routes}
+    for route in TOPOLOGY.routes:
+        security = operations[(route.method, route.path)]["security"]
+        assert security == [{"oauth2": [scope]} for scope in route.scopes]
+    flow = document["components"]["securitySchemes"]["oauth2"]["flows"]["clientCredentials"]
+    assert flow == {"tokenUrl": "/oauth2/token", "scopes": SCOPES}
+
+
+def test_every_ref_resolves_and_every_error_is_problem_json() -> None:
+    document = openapi()
+    text = OPENAPI.read_text()
+    for ref in set(re.findall(r'"\$ref": "#/([^"]+)"', text)):
+        node: Any = document
+        for part in ref.split("/"):
+            node = node[part]
+    responses = document["components"]["responses"]
+    for item in document["paths"].values():
+        for operation in item.values():
+            for status, answer in operation["responses"].items():
+                if "$ref" in answer:
+                    answer = responses[answer["$ref"].rsplit("/", 1)[-1]]
+                (media_type,) = answer["content"]
+                expected = "application/json" if status < "400" else "application/problem+json"
+                assert media_type == expected, (operation["operationId"], status)
+
+
+def test_the_place_order_example_is_the_sample_event_body_and_conforms() -> None:
+    document = openapi()
+    body = json.loads(load_event("api/place_order")["body"])
+    content = document["paths"]["/orders"]["post"]["requestBody"]["content"]["application/json"]
+    assert content["example"] == body
+    schema = {"$ref": "#/components/schemas/PlaceOrder", "components": document["components"]}
+    jsonschema.validate(body, schema)
