@@ -45,7 +45,7 @@ def main() -> None:
     print(
         f"""
 Async order API running locally (moto at {runtime.moto_url})
-  API            {api}
+  API            {api}   (contract: {api}/openapi.json, Swagger UI: {api}/docs)
   Queues         {", ".join(runtime.resources.queue_urls.values())}
   Dead letters   {", ".join(runtime.resources.dlq_urls.values())}
   Tables         {", ".join(runtime.resources.table_names.values())}
