@@ -150,7 +150,9 @@ class Topology:
         return self.function(name)
 
     def route_for(self, method: str, path: str) -> Route | None:
-        """The route a request is for, if any (HEAD counts as GET, as API Gateway treats it)."""
+        """The route a request is for, if any (a trailing slash matches too, as the API's
+        resolver matches it)."""
+        path = path.rstrip("/") or "/"
         for route in self.routes:
             if route.method == method and route.matches(path) is not None:
                 return route

@@ -6,6 +6,7 @@ here), so they get problem+json answers like every other error.
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Callable
@@ -33,9 +34,12 @@ from shared.settings import get_settings
 
 app = APIGatewayRestResolver()
 
-# (method, resource path) of every route, in API Gateway's syntax; a test holds it to the topology.
+# (method, resource path) of every route, in API Gateway's syntax, and the OAuth2 scopes that
+# grant it (any one); a test holds both to the topology.
 ROUTES: list[tuple[str, str]] = []
+SCOPES: dict[tuple[str, str], tuple[str, ...]] = {}
 
+READ, WRITE = "orders/read", "orders/write"
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _SKU = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,31}$")
 _CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -47,11 +51,33 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
 
 
-def route(method: str, path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a route by its API Gateway path (`/orders/{orderId}`) and record it."""
+def route(
+    method: str, path: str, scopes: tuple[str, ...]
+) -> Callable[[Callable[..., Response[str]]], Callable[..., Response[str]]]:
+    """Register a route by its API Gateway path (`/orders/{orderId}`) and the scopes it needs.
+
+    The authorizer checks the scopes; the function checks them again, because a path the
+    authorizer saw differently (`/orders/` under the catch-all) can still reach this route.
+    """
     ROUTES.append((method, path))
+    SCOPES[method, path] = scopes
     snake = re.sub(r"\{(\w+)\}", lambda m: "<" + _snake(m.group(1)) + ">", path)
-    return app.route(snake, method=method)
+
+    def register(handler: Callable[..., Response[str]]) -> Callable[..., Response[str]]:
+        @functools.wraps(handler)
+        def guarded(**parameters: str) -> Response[str]:
+            current_client()  # 401 first, without verified claims
+            granted = str(app.current_event.request_context.authorizer.claims.get("scope", ""))
+            if not set(granted.split()) & set(scopes):
+                raise HttpProblem(
+                    403, "insufficient-scope", "Forbidden", f"needs one of {', '.join(scopes)}"
+                )
+            return handler(**parameters)
+
+        app.route(snake, method=method)(guarded)
+        return handler
+
+    return register
 
 
 def current_client() -> str:
@@ -63,19 +89,19 @@ def current_client() -> str:
     return str(client_id)
 
 
-@route("GET", "/products")
+@route("GET", "/products", (READ,))
 def list_products() -> Response[str]:
     return _json(200, service.list_products())
 
 
-@route("GET", "/products/{sku}")
+@route("GET", "/products/{sku}", (READ,))
 def get_product(sku: str) -> Response[str]:
     if not _SKU.fullmatch(sku):
         raise ProductNotFound(sku)
     return _json(200, service.get_product(sku))
 
 
-@route("POST", "/orders")
+@route("POST", "/orders", (WRITE,))
 def place_order() -> Response[str]:
     request = parse_json_body(app.current_event, PlaceOrder, get_settings().max_body_bytes)
     correlation_id, base_path = logger.get_correlation_id() or "", _base_path()
@@ -99,7 +125,7 @@ def place_order() -> Response[str]:
     return _json(202, accepted, headers={"Location": accepted.links.self})
 
 
-@route("GET", "/orders/{orderId}")
+@route("GET", "/orders/{orderId}", (READ,))
 def get_order(order_id: str) -> Response[str]:
     if not _UUID.fullmatch(order_id):
         raise OrderNotFound(order_id)

@@ -32,7 +32,7 @@ from orders.models import OrderAccepted, PlaceOrder
 from shared.aws import dynamodb
 from shared.settings import get_settings
 
-KEY_TTL_S = 24 * 3600
+KEY_TTL_S = int(service.IDEMPOTENCY_WINDOW.total_seconds())
 
 
 class PlaceOrderCommand(BaseModel):

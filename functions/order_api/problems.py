@@ -64,7 +64,7 @@ def parse_json_body(event: APIGatewayProxyEvent, model: type[Model], max_bytes: 
         )
     try:
         document: Any = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise HttpProblem(400, "malformed-json", "Malformed JSON", str(error)) from error
     try:
         return model.model_validate(document)

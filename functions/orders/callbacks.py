@@ -26,6 +26,10 @@ class UnsafeCallback(ValueError):
     """The callback URL may not be called; the message says why."""
 
 
+class CallbackUnresolvable(UnsafeCallback):
+    """The host does not resolve right now: refused at placement, retried at delivery."""
+
+
 @dataclass(frozen=True)
 class CallbackTarget:
     """A vetted callback: connect to `address`, present `host` (SNI, Host header)."""
@@ -63,8 +67,13 @@ def vet(url: str, local_mode: bool) -> CallbackTarget:
 
 
 def _check_address(address: IpAddress, local_mode: bool) -> None:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.is_site_local:
+            raise UnsafeCallback(f"{address} is a site-local address")
+        # IPv4 carried inside IPv6 (mapped, 6to4, Teredo) is judged as the IPv4 address it carries
+        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo or (None, None))[1]
+        if embedded is not None:
+            address = embedded
     if address in METADATA_ADDRESSES or address.is_link_local:
         raise UnsafeCallback(f"{address} is a link-local address")
     if address.is_loopback:
@@ -85,10 +94,10 @@ def _resolve(host: str, port: int) -> list[IpAddress]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as error:
-        raise UnsafeCallback(f"the callback host {host} does not resolve") from error
+        raise CallbackUnresolvable(f"the callback host {host} does not resolve") from error
     addresses = list(
         dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos)
     )
     if not addresses:
-        raise UnsafeCallback(f"the callback host {host} does not resolve")
+        raise CallbackUnresolvable(f"the callback host {host} does not resolve")
     return addresses

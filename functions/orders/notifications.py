@@ -59,10 +59,17 @@ def owed(order: store.StoredOrder, status: OrderStatus) -> list[Notification]:
 
 
 def publish_pending(order: store.StoredOrder) -> int:
-    """Enqueue every event of `order` still PENDING (again, after a redelivery: same ids)."""
+    """Enqueue every event of `order` still PENDING and not enqueued yet.
+
+    Called after every delivery of an order message, so a crash between settling and publishing
+    is healed by the redelivery; an event already on the queue is not sent twice (only a crash
+    between the send and `mark_published` can duplicate it, with the same event id).
+    """
     published = 0
     for notification in order.notifications:
         if notification.status is not NotificationStatus.PENDING or not order.callback_url:
+            continue
+        if notification.event_id in order.published_events:
             continue
         view = OrderView.model_validate(order.model_dump(include=set(OrderView.model_fields)))
         request = WebhookRequest(
@@ -79,6 +86,7 @@ def publish_pending(order: store.StoredOrder) -> int:
                 data=request,
             )
         )
+        store.mark_published(order.order_id, notification.event_id)
         logger.info("Webhook event published", extra={"event_id": notification.event_id})
         published += 1
     return published
@@ -125,6 +133,10 @@ def attempt_delivery(request: WebhookRequest, attempt: int) -> Outcome:
         logger.info("Replaying a failed webhook event", extra={"event_id": request.event_id})
     try:
         target = callbacks.vet(request.callback_url, settings.webhook_local_mode)
+    except callbacks.CallbackUnresolvable as unresolvable:  # DNS can be down for a while too
+        return _retry_or_give_up(
+            request, current, attempt, webhooks.AttemptResult(None, str(unresolvable)), settings
+        )
     except callbacks.UnsafeCallback as refused:
         logger.warning(
             "Callback refused", extra={"event_id": request.event_id, "reason": str(refused)}
@@ -156,6 +168,17 @@ def attempt_delivery(request: WebhookRequest, attempt: int) -> Outcome:
         logger.info("Webhook delivered", extra=log)
         metrics.add_metric(name="WebhooksDelivered", unit="Count", value=1)
         return Delivered(result.status_code)
+    return _retry_or_give_up(request, current, attempt, result, settings)
+
+
+def _retry_or_give_up(
+    request: WebhookRequest,
+    current: Notification,
+    attempt: int,
+    result: webhooks.AttemptResult,
+    settings: Settings,
+) -> Outcome:
+    log = {"event_id": request.event_id, "attempt": attempt, "status_code": result.status_code}
     reason = result.error or f"HTTP {result.status_code}"
     if not _retryable(result) or attempt >= settings.webhook_max_attempts:
         logger.warning("Webhook undeliverable", extra=log | {"reason": reason})

@@ -66,7 +66,7 @@ def place_order(
             raise CallbackRefused(str(refused)) from refused
     if idempotency_key is not None:
         existing = store.find_order_by_idempotency_key(idempotency_key)
-        if existing is not None:
+        if existing is not None and existing.created_at >= utc_now() - IDEMPOTENCY_WINDOW:
             if existing.status is OrderStatus.ACCEPTED:
                 logger.info(
                     "Re-enqueueing an order on a client retry",
@@ -93,11 +93,18 @@ def place_order(
         _enqueue(order)
     except QueueUnavailable:
         logger.exception("Order not enqueued; removing it", extra={"order_id": order.order_id})
-        store.delete_accepted_order(order.order_id)
+        if not store.delete_accepted_order(order.order_id):
+            # the send did land after all (a timeout after SQS stored it) and was settled
+            logger.warning("Order was enqueued after all", extra={"order_id": order.order_id})
+            return _accepted(order, base_path)
         raise
     logger.info("Order accepted", extra={"order_id": order.order_id})
     metrics.add_metric(name="OrdersAccepted", unit="Count", value=1)
     return _accepted(order, base_path)
+
+
+# An Idempotency-Key is remembered this long (Powertools' record TTL in order_api.idempotency).
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
 
 def sweep(older_than_s: float, max_reenqueues: int) -> dict[str, int]:
@@ -128,7 +135,11 @@ def sweep(older_than_s: float, max_reenqueues: int) -> dict[str, int]:
             logger.warning(
                 "Re-enqueueing an order whose message was lost", extra={"order_id": order_id}
             )
-            _enqueue(order)
+            try:
+                _enqueue(order)
+            except QueueUnavailable:  # the next sweep tries again; the others go on now
+                logger.exception("Re-enqueue failed", extra={"order_id": order_id})
+                continue
         counts["reenqueued"] += 1
     if counts["reenqueued"]:
         metrics.add_metric(name="OrdersReenqueued", unit="Count", value=counts["reenqueued"])

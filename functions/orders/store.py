@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
+from pydantic import Field
 
 from orders.models import (
     Money,
@@ -49,6 +50,7 @@ class StoredOrder(Order):
     # present only while ACCEPTED: puts the order in the sweeper's sparse index
     accepted_shard: str | None = None
     reenqueued: int = 0  # times the sweeper re-sent its message
+    published_events: set[str] = Field(default_factory=set)  # events put on the notifications queue
 
 
 class OrderAlreadySettled(Exception):
@@ -169,6 +171,7 @@ def _notifications_map(notifications: list[Notification]) -> dict[str, Any]:
 def insert_order(order: StoredOrder) -> None:
     item = order.model_dump(mode="json", by_alias=True)
     item["notifications"] = _notifications_map(order.notifications)
+    item.pop("publishedEvents")  # a string set, created by the first mark_published
     dynamodb().put_item(
         TableName=_orders_table(),
         Item=_to_item(item),
@@ -176,8 +179,8 @@ def insert_order(order: StoredOrder) -> None:
     )
 
 
-def delete_accepted_order(order_id: str) -> None:
-    """Undo an order that was never enqueued; a settled order is left alone."""
+def delete_accepted_order(order_id: str) -> bool:
+    """Undo an order that was never enqueued; False if it was settled meanwhile (left alone)."""
     try:
         dynamodb().delete_item(
             TableName=_orders_table(),
@@ -189,6 +192,18 @@ def delete_accepted_order(order_id: str) -> None:
     except ClientError as error:
         if _code(error) != "ConditionalCheckFailedException":
             raise
+        return False
+    return True
+
+
+def mark_published(order_id: str, event_id: str) -> None:
+    """Remember that the event is on the notifications queue: redeliveries do not resend it."""
+    dynamodb().update_item(
+        TableName=_orders_table(),
+        Key={"orderId": {"S": order_id}},
+        UpdateExpression="ADD publishedEvents :event",
+        ExpressionAttributeValues={":event": {"SS": [event_id]}},
+    )
 
 
 def find_order_by_idempotency_key(key: str) -> StoredOrder | None:

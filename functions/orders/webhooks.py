@@ -7,6 +7,7 @@ timeouts. Retrying is the queue's job (see orders.notifications).
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import hashlib
 import hmac
 import time
@@ -19,6 +20,7 @@ from urllib3.exceptions import HTTPError
 from orders.callbacks import CallbackTarget
 
 USER_AGENT = "AsyncOrders-Webhooks/1.0"
+RETRY_AFTER_CAP_S = 43_200.0  # SQS's longest visibility timeout
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
 
 
@@ -49,10 +51,40 @@ def post(
     connect_timeout_s: float,
     read_timeout_s: float,
 ) -> AttemptResult:
-    """POST the signed body to the vetted address, presenting the callback's host name."""
+    """POST the signed body to the vetted address, presenting the callback's host name.
+
+    The whole attempt has a deadline (connect + read timeouts): a receiver that trickles its
+    answer byte by byte cannot hold the notifier past it.
+    """
+    deadline_s = connect_timeout_s + read_timeout_s
+    attempt = _ATTEMPTS.submit(
+        _post, target, event_id, body, secret, connect_timeout_s, read_timeout_s
+    )
+    try:
+        return attempt.result(timeout=deadline_s)
+    except concurrent.futures.TimeoutError:
+        # the stray request ends at its own socket timeouts; nothing waits for it
+        return AttemptResult(
+            None, error=f"TimeoutError: no complete answer within {deadline_s:g} s"
+        )
+
+
+# A stray over-deadline attempt must not block the next one: a few spare threads.
+_ATTEMPTS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook")
+
+
+def _post(
+    target: CallbackTarget,
+    event_id: str,
+    body: bytes,
+    secret: str,
+    connect_timeout_s: float,
+    read_timeout_s: float,
+) -> AttemptResult:
     timestamp = int(time.time())
     default_port = 443 if target.scheme == "https" else 80
-    host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
+    host = f"[{target.host}]" if ":" in target.host else target.host  # an IPv6 literal
+    host_header = host if target.port == default_port else f"{host}:{target.port}"
     headers = {
         "Host": host_header,
         "Content-Type": "application/json",
@@ -95,9 +127,9 @@ def post(
         return AttemptResult(None, error=_describe(error))
     finally:
         pool.close()
-    return AttemptResult(
-        response.status, retry_after_s=_retry_after(response.headers.get("Retry-After"))
-    )
+    retryable = response.status >= 500 or response.status in (408, 429)
+    retry_after = _retry_after(response.headers.get("Retry-After")) if retryable else None
+    return AttemptResult(response.status, retry_after_s=retry_after)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -105,12 +137,14 @@ def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
     try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
+        if value.isascii() and value.isdigit():
+            seconds = float(value)
+        else:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
+    return min(max(0.0, seconds), RETRY_AFTER_CAP_S)
 
 
 def _describe(error: HTTPError) -> str:

@@ -82,6 +82,10 @@ class SqsEventSourceMapping:
                 self._in_flight += 1
             try:
                 self._deliver(messages)
+            except (
+                Exception
+            ) as error:  # Lambda's pollers survive anything; undeleted messages return
+                self._log(f"delivering a batch failed: {error!r}")
             finally:
                 with self._counter_lock:
                     self._in_flight -= 1

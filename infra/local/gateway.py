@@ -68,7 +68,7 @@ class ApiGateway:
             return True
         try:
             document = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             self.log(f"{method} {path}: invalid request body: not JSON")
             return False
         errors = [e.message for e in _validator(route.request_body).iter_errors(document)]

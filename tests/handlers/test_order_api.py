@@ -34,6 +34,7 @@ def place_order_event(body: Any = None, raw: str | None = None, **headers: str) 
 
 def test_routes_match_the_topology() -> None:
     assert sorted(handler.ROUTES) == sorted((r.method, r.path) for r in TOPOLOGY.routes)
+    assert {(r.method, r.path): r.scopes for r in TOPOLOGY.routes} == handler.SCOPES
 
 
 def test_list_products_returns_the_catalog_with_prices(aws: Aws) -> None:
@@ -281,3 +282,21 @@ def test_idempotency_keys_are_scoped_per_client(aws: Aws) -> None:
     theirs = invoke(as_client(place_order_event(**headers), "client-b"))[2]["orderId"]
     assert mine != theirs
     assert aws.count("orders") == 2
+
+
+def test_the_function_checks_the_scope_too(aws: Aws) -> None:
+    # Given a read-only token that reached POST /orders by a path the authorizer treated as a
+    # catch-all (e.g. `/orders/`)
+    event = place_order_event()
+    event["path"] = "/orders/"
+    event["requestContext"]["authorizer"]["claims"]["scope"] = "orders/read"
+
+    status, _, problem = invoke(event)
+
+    assert (status, problem["type"]) == (403, "urn:orders-api:problem:insufficient-scope")
+    assert aws.count("orders") == 0
+
+
+def test_deeply_nested_json_is_a_400_not_a_crash(aws: Aws) -> None:
+    status, _, problem = invoke(place_order_event(raw="[" * 30_000 + "]" * 30_000))
+    assert (status, problem["type"]) == (400, "urn:orders-api:problem:malformed-json")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from order_worker import handler
-from orders import service, store
+from orders import notifications, service, store
 from orders.models import NotificationStatus, OrderStatus
 from tests.conftest import FakeContext, load_event
 from tests.handlers.conftest import Aws
@@ -215,16 +215,32 @@ def test_a_settled_order_with_a_callback_publishes_one_event(aws: Aws) -> None:
     assert envelope["correlationId"] == "sample-correlation-0001"
 
 
-def test_a_redelivered_order_message_republishes_the_same_event_id(aws: Aws) -> None:
+def test_a_redelivered_order_message_does_not_publish_the_event_again(aws: Aws) -> None:
     message = place_with_callback(aws, [{"sku": "MN-003", "quantity": 99}])
 
     run_worker(sqs_event(message))
     run_worker(sqs_event(message))
 
-    ids = {json.loads(m["Body"])["data"]["eventId"] for m in aws.receive("notifications")}
+    (published,) = aws.receive("notifications")
     (notification,) = status_of(aws, message)["notifications"]
-    assert ids == {notification["eventId"]}
+    assert json.loads(published["Body"])["data"]["eventId"] == notification["eventId"]
     assert notification["type"] == "order.rejected"
+
+
+def test_a_crash_between_settling_and_publishing_is_healed_by_the_redelivery(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    message = place_with_callback(aws, [{"sku": "KB-001", "quantity": 1}])
+    with monkeypatch.context() as patch:
+        patch.setattr(notifications, "publish_pending", lambda _: 0)  # the process died here
+        run_worker(sqs_event(message))
+    assert aws.receive("notifications") == []
+
+    run_worker(sqs_event(message))  # the message comes back after its visibility timeout
+
+    (published,) = aws.receive("notifications")
+    (notification,) = status_of(aws, message)["notifications"]
+    assert json.loads(published["Body"])["data"]["eventId"] == notification["eventId"]
 
 
 def test_no_event_is_published_once_the_event_is_settled(aws: Aws) -> None:

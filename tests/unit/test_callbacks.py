@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orders.callbacks import UnsafeCallback, vet
+from orders.callbacks import CallbackUnresolvable, UnsafeCallback, vet
 
 
 @pytest.mark.parametrize(
@@ -23,6 +23,9 @@ from orders.callbacks import UnsafeCallback, vet
         "https://224.0.0.1/hook",
         "https://240.0.0.1/hook",
         "https://0.0.0.0/hook",
+        "https://[fec0::1]/hook",
+        "https://[2002:a9fe:a9fe::1]/hook",
+        "https://[2001:0:4136:e378:8000:63bf:f5fe:fdfe]/hook",
     ],
 )
 def test_non_public_addresses_are_refused_even_in_local_mode(url: str) -> None:
@@ -81,3 +84,8 @@ def test_a_public_https_address_is_allowed_and_pinned() -> None:
 def test_malformed_callbacks_are_refused(url: str, reason: str) -> None:
     with pytest.raises(UnsafeCallback, match=reason):
         vet(url, local_mode=True)
+
+
+def test_a_host_that_does_not_resolve_is_a_retryable_kind_of_refusal() -> None:
+    with pytest.raises(CallbackUnresolvable):
+        vet("https://no-such-host.invalid/x", local_mode=False)

@@ -76,7 +76,14 @@ def test_retry_after_is_honoured_but_capped_at_the_sqs_maximum() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("120", 120.0), ("", None), ("soon", None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)],
+    [
+        ("120", 120.0),
+        ("", None),
+        ("soon", None),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+        ("\u00b2", None),
+        ("9" * 400, 43_200.0),
+    ],
 )
 def test_retry_after_header_parsing(value: str, expected: float | None) -> None:
     assert webhooks._retry_after(value) == expected
@@ -97,3 +104,39 @@ def test_retry_after_header_parsing(value: str, expected: float | None) -> None:
 )
 def test_which_answers_are_retried(status: int | None, retryable: bool) -> None:
     assert notifications._retryable(webhooks.AttemptResult(status)) is retryable
+
+
+def test_a_receiver_that_trickles_its_answer_cannot_hold_an_attempt_past_its_deadline() -> None:
+    import socket
+    import threading
+
+    from orders.callbacks import CallbackTarget
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    stop = threading.Event()
+
+    def trickle() -> None:
+        connection, _ = server.accept()
+        connection.recv(65536)
+        for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 100:
+            if stop.wait(0.05):
+                break
+            connection.send(bytes([byte]))
+        connection.close()
+
+    threading.Thread(target=trickle, daemon=True).start()
+    target = CallbackTarget("http", "127.0.0.1", server.getsockname()[1], "/", "127.0.0.1")
+    started = time.monotonic()
+
+    result = webhooks.post(
+        target, "evt_1", b"{}", SECRET, connect_timeout_s=0.5, read_timeout_s=0.5
+    )
+
+    assert time.monotonic() - started < 2
+    assert result.status_code is None
+    assert result.error is not None
+    assert "TimeoutError" in result.error
+    stop.set()
+    server.close()
