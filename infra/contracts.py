@@ -27,6 +27,7 @@ sys.path.insert(0, str(REPO / "functions"))
 from infra.topology import (  # noqa: E402
     ACCESS_TOKEN_MINUTES,
     API_BODY_LIMIT_BYTES,
+    API_KEY_HEADER,
     SCOPES,
     TOPOLOGY,
     Route,
@@ -71,6 +72,7 @@ def render() -> dict[Path, str]:
 LOCAL_SERVER = "http://127.0.0.1:3000"
 TOKEN_PATH = "/oauth2/token"  # noqa: S105 - a path; the local runtime's (infra.local.auth)
 SECURITY_SCHEME = "oauth2"
+API_KEY_SCHEME = "apiKey"
 IDEMPOTENCY_KEY_HEADER = handler.IDEMPOTENCY_KEY_HEADER
 
 
@@ -336,7 +338,17 @@ def openapi() -> dict[str, Any]:
                     "flows": {
                         "clientCredentials": {"tokenUrl": TOKEN_PATH, "scopes": dict(SCOPES)}
                     },
-                }
+                },
+                API_KEY_SCHEME: {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": API_KEY_HEADER,
+                    "description": (
+                        "The API key of the client's usage plan (its rate, burst and daily "
+                        "quota). Locally `make run` prints it; on AWS: `aws apigateway "
+                        "get-api-key --api-key <stack output ...ApiKeyId> --include-value`."
+                    ),
+                },
             },
         },
     }
@@ -363,7 +375,8 @@ def _operation(route: Route) -> dict[str, Any]:
         "tags": [operation.tag],
         "summary": operation.summary,
         "description": operation.description,
-        "security": [{SECURITY_SCHEME: [scope]} for scope in route.scopes],  # any one of them
+        # any one of the scopes, always with the API key
+        "security": [{SECURITY_SCHEME: [scope], API_KEY_SCHEME: []} for scope in route.scopes],
         "parameters": parameters,
     }
     if operation.request is not None:

@@ -28,6 +28,21 @@ SCOPES = {SCOPE_READ: "Read products and your orders", SCOPE_WRITE: "Place order
 # Unknown paths and wrong methods (answered 404/405 by the API function) need any valid token.
 CATCH_ALL_SCOPES = (SCOPE_READ, SCOPE_WRITE)
 ACCESS_TOKEN_MINUTES = 15  # short-lived tokens, cloud and local
+# Per-client limits: each app client also gets an API key in its own usage plan, which every
+# method requires (header x-api-key): API Gateway meters keys, not tokens.
+API_KEY_HEADER = "x-api-key"
+
+
+@dataclass(frozen=True)
+class AppClient:
+    name: str
+    scopes: tuple[str, ...]
+    rate_per_second: int = 50
+    burst: int = 100
+    quota_per_day: int = 100_000
+
+
+APP_CLIENTS = (AppClient("orders-client", (SCOPE_READ, SCOPE_WRITE)),)
 
 # Lambda's visibility-timeout advice: at least six times the consumer's timeout.
 VISIBILITY_TO_TIMEOUT_RATIO = 6

@@ -1,14 +1,16 @@
 """The REST API: every topology route, plus catch-alls so the function answers 404 and 405.
 
-Every method needs a Cognito access token carrying one of its route's scopes; request bodies
-with a contract are validated against its draft-4 model before the function runs.
+Every method needs a Cognito access token carrying one of its route's scopes and an API key
+(header x-api-key): each app client has its own key in its own usage plan, which throttles it
+and caps its requests per day. Request bodies with a contract are validated against its draft-4
+model before the function runs.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from aws_cdk import RemovalPolicy, Stack
@@ -22,7 +24,7 @@ from infra import contracts
 from infra.cdk.nag import acknowledge
 from infra.cdk.naming import construct_id
 from infra.draft4 import to_draft4
-from infra.topology import CATCH_ALL_SCOPES, Route, Topology
+from infra.topology import API_KEY_HEADER, CATCH_ALL_SCOPES, AppClient, Route, Topology
 
 STAGE_NAME = "v1"
 THROTTLING_RATE_LIMIT = 100  # steady requests per second, for the whole stage
@@ -39,10 +41,12 @@ GATEWAY_RESPONSE_STATUS = {
     apigateway.ResponseType.BAD_REQUEST_PARAMETERS: 400,
     apigateway.ResponseType.UNAUTHORIZED: 401,  # no token, or not a valid one
     apigateway.ResponseType.ACCESS_DENIED: 403,
+    apigateway.ResponseType.INVALID_API_KEY: 403,  # no x-api-key, or not a key of this stage
     apigateway.ResponseType.WAF_FILTERED: 403,  # with -c waf=true
     apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN: 403,
     apigateway.ResponseType.REQUEST_TOO_LARGE: 413,
     apigateway.ResponseType.THROTTLED: 429,
+    apigateway.ResponseType.QUOTA_EXCEEDED: 429,  # the client's usage plan quota for the day
     apigateway.ResponseType.INTEGRATION_FAILURE: 504,
     apigateway.ResponseType.INTEGRATION_TIMEOUT: 504,
 }
@@ -60,7 +64,7 @@ class Api(Construct):
     `{proxy+}` catches unknown paths, all on the same integration: the function answers 404
     and 405 as problem+json instead of API Gateway's 403 "Missing Authentication Token".
     Every method, catch-alls included, needs an access token: a route's with one of its
-    scopes, a catch-all's with any of CATCH_ALL_SCOPES.
+    scopes, a catch-all's with any of CATCH_ALL_SCOPES, and an API key of one of `app_clients`.
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class Api(Construct):
         topology: Topology,
         handler: lambda_.IFunction,
         user_pool: cognito.IUserPool,
+        app_clients: Sequence[AppClient],
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, id)
@@ -100,11 +105,14 @@ class Api(Construct):
                 throttling_rate_limit=THROTTLING_RATE_LIMIT,
                 throttling_burst_limit=THROTTLING_BURST_LIMIT,
             ),
-            # Nothing is open by default: a method added without options is a catch-all.
+            api_key_source_type=apigateway.ApiKeySourceType.HEADER,  # API_KEY_HEADER
+            # Nothing is open by default: a method added without options is a catch-all. Every
+            # method (routes merge their options over these) needs a token and an API key.
             default_method_options=apigateway.MethodOptions(
                 authorizer=authorizer,
                 authorization_type=apigateway.AuthorizationType.COGNITO,
                 authorization_scopes=list(CATCH_ALL_SCOPES),
+                api_key_required=True,
             ),
         )
         # The stack publishes the URL as ApiUrl; drop RestApi's own duplicate output.
@@ -136,10 +144,41 @@ class Api(Construct):
             resource.add_method("ANY", integration)
         root.add_proxy(default_integration=integration, any_method=True)
 
+        self.api_keys = self._usage_plans(app_clients)
+
         self._problem_response(apigateway.ResponseType.DEFAULT_4_XX, status=None)
         self._problem_response(apigateway.ResponseType.DEFAULT_5_XX, status=None)
         for response_type, status in GATEWAY_RESPONSE_STATUS.items():
             self._problem_response(response_type, status=status)
+
+    def _usage_plans(self, app_clients: Sequence[AppClient]) -> dict[str, apigateway.IApiKey]:
+        """Per app client: a generated API key in its own usage plan on the stage, with the
+        client's rate, burst and daily quota. AppClient name -> its key."""
+        stack_name = Stack.of(self).stack_name
+        stage = self.rest_api.deployment_stage
+        keys: dict[str, apigateway.IApiKey] = {}
+        for client in app_clients:
+            name = construct_id(client.name)
+            key = self.rest_api.add_api_key(
+                f"{name}ApiKey",
+                api_key_name=f"{stack_name}-{client.name}",
+                description=f"{client.name}: send it as {API_KEY_HEADER} with every request",
+            )
+            plan = self.rest_api.add_usage_plan(
+                f"{name}UsagePlan",
+                name=f"{stack_name}-{client.name}",
+                description=f"Limits for {client.name}",
+                throttle=apigateway.ThrottleSettings(
+                    rate_limit=client.rate_per_second, burst_limit=client.burst
+                ),
+                quota=apigateway.QuotaSettings(
+                    limit=client.quota_per_day, period=apigateway.Period.DAY
+                ),
+                api_stages=[apigateway.UsagePlanPerApiStage(api=self.rest_api, stage=stage)],
+            )
+            plan.add_api_key(key)
+            keys[client.name] = key
+        return keys
 
     def _route_options(self, route: Route) -> dict[str, Any]:
         """A route's scopes, its required path parameters and, if it has one, its body model."""

@@ -8,13 +8,15 @@ Cognito authorizer then checks each request's token and the method's scopes (inf
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from aws_cdk import Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 
 from infra.cdk.nag import acknowledge
-from infra.topology import ACCESS_TOKEN_MINUTES, RESOURCE_SERVER, SCOPES
+from infra.cdk.naming import construct_id
+from infra.topology import ACCESS_TOKEN_MINUTES, RESOURCE_SERVER, SCOPES, AppClient
 
 PASSWORD_MIN_LENGTH = 14
 # Cognito refuses domain prefixes containing these words.
@@ -22,9 +24,17 @@ RESERVED_DOMAIN_WORDS = ("aws", "amazon", "cognito")
 
 
 class Auth(Construct):
-    """User pool, its cognito prefix domain (the token endpoint), resource server and app client."""
+    """User pool, its cognito prefix domain (the token endpoint), resource server and one app
+    client per topology AppClient, allowed that client's scopes only."""
 
-    def __init__(self, scope: Construct, id: str, *, removal_policy: RemovalPolicy) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        app_clients: Sequence[AppClient],
+        removal_policy: RemovalPolicy,
+    ) -> None:
         super().__init__(scope, id)
         stack = Stack.of(self)
         self.user_pool = cognito.UserPool(
@@ -80,25 +90,36 @@ class Auth(Construct):
             user_pool_resource_server_name=f"{stack.stack_name} API",
             scopes=list(scopes.values()),
         )
-        self.client = self.user_pool.add_client(
-            "Client",
-            generate_secret=True,
-            o_auth=cognito.OAuthSettings(
-                flows=cognito.OAuthFlows(client_credentials=True),
-                scopes=[
-                    cognito.OAuthScope.resource_server(resource_server, scope)
-                    for scope in scopes.values()
-                ],
-            ),
-            # No user sign-in flow (an explicit, empty choice): Cognito's only remaining flow is
-            # refresh, and the client-credentials grant never issues refresh tokens.
-            auth_flows=cognito.AuthFlow(
-                user_password=False, user_srp=False, custom=False, admin_user_password=False
-            ),
-            access_token_validity=Duration.minutes(ACCESS_TOKEN_MINUTES),
-            enable_token_revocation=True,
-            prevent_user_existence_errors=True,
-        )
+        # AppClient name -> its Cognito app client, in topology order
+        self.clients: dict[str, cognito.UserPoolClient] = {}
+        for app_client in app_clients:
+            if unknown := set(app_client.scopes) - set(scopes):
+                raise ValueError(
+                    f"app client {app_client.name!r} asks for scopes the resource server does "
+                    f"not offer: {sorted(unknown)}"
+                )
+            if app_client.name in self.clients:
+                raise ValueError(f"app client {app_client.name!r} is declared twice")
+            self.clients[app_client.name] = self.user_pool.add_client(
+                construct_id(app_client.name),
+                user_pool_client_name=app_client.name,
+                generate_secret=True,
+                o_auth=cognito.OAuthSettings(
+                    flows=cognito.OAuthFlows(client_credentials=True),
+                    scopes=[
+                        cognito.OAuthScope.resource_server(resource_server, scopes[name])
+                        for name in app_client.scopes
+                    ],
+                ),
+                # No user sign-in flow (an explicit, empty choice): Cognito's only remaining flow
+                # is refresh, and the client-credentials grant never issues refresh tokens.
+                auth_flows=cognito.AuthFlow(
+                    user_password=False, user_srp=False, custom=False, admin_user_password=False
+                ),
+                access_token_validity=Duration.minutes(ACCESS_TOKEN_MINUTES),
+                enable_token_revocation=True,
+                prevent_user_existence_errors=True,
+            )
 
 
 def scope_name(scope: str) -> str:

@@ -3,6 +3,7 @@ and on through the notifications queue to the notifier, which reads the signing 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from aws_cdk import CfnOutput, RemovalPolicy, Stack
@@ -16,7 +17,7 @@ from infra.cdk.messaging import Messaging
 from infra.cdk.naming import construct_id
 from infra.cdk.secrets import Secrets
 from infra.cdk.storage import Storage
-from infra.topology import Topology
+from infra.topology import APP_CLIENTS, AppClient, Topology
 
 REMOVAL_POLICY_CONTEXT = "removalPolicy"
 WAF_CONTEXT = "waf"
@@ -54,9 +55,19 @@ def waf_from_context(scope: Construct) -> bool:
 class AsyncOrdersStack(Stack):
     """Everything `topology` declares, and nothing it does not."""
 
-    def __init__(self, scope: Construct, id: str, *, topology: Topology, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        topology: Topology,
+        app_clients: Sequence[AppClient] = APP_CLIENTS,
+        **kwargs: Any,
+    ) -> None:
         if problems := topology.validate():
             raise ValueError("the topology is unsound: " + "; ".join(problems))
+        if not app_clients:
+            raise ValueError("no app clients: nobody could call the API (every method needs a key)")
         super().__init__(scope, id, **kwargs)
         removal_policy = removal_policy_from_context(self)
         waf = waf_from_context(self)
@@ -73,13 +84,14 @@ class AsyncOrdersStack(Stack):
             secrets=secrets,
             removal_policy=removal_policy,
         )
-        auth = Auth(self, "Auth", removal_policy=removal_policy)
+        auth = Auth(self, "Auth", app_clients=app_clients, removal_policy=removal_policy)
         api = Api(
             self,
             "Api",
             topology=topology,
             handler=functions.by_name[topology.api_function().name],
             user_pool=auth.user_pool,
+            app_clients=app_clients,
             removal_policy=removal_policy,
         )
         if waf:
@@ -92,12 +104,31 @@ class AsyncOrdersStack(Stack):
             value=auth.token_url,
             description="OAuth2 token endpoint (client credentials grant)",
         )
+        # The first client keeps the ClientId output the README and earlier deployments name.
+        first = auth.clients[app_clients[0].name]
         CfnOutput(
             self,
             "ClientId",
-            value=auth.client.user_pool_client_id,
-            description="The API client's id; its secret: aws cognito-idp describe-user-pool-client",
+            value=first.user_pool_client_id,
+            description=f"{app_clients[0].name}'s id (also {construct_id(app_clients[0].name)}"
+            "ClientId); its secret: aws cognito-idp describe-user-pool-client",
         )
+        for client in app_clients:
+            name = construct_id(client.name)
+            CfnOutput(
+                self,
+                f"{name}ClientId",
+                value=auth.clients[client.name].user_pool_client_id,
+                description=f"{client.name}'s id; its secret: "
+                "aws cognito-idp describe-user-pool-client",
+            )
+            CfnOutput(
+                self,
+                f"{name}ApiKeyId",
+                value=api.api_keys[client.name].key_id,
+                description=f"{client.name}'s API key id; its value: "
+                "aws apigateway get-api-key --include-value --api-key <id>",
+            )
         CfnOutput(self, "UserPoolId", value=auth.user_pool.user_pool_id)
         for name, queue in messaging.queues.items():
             CfnOutput(self, f"{construct_id(name)}QueueUrl", value=queue.queue_url)

@@ -26,6 +26,8 @@ def main() -> None:
     default_client = Client.generate(os.environ.get("LOCAL_CLIENT_ID", "local-client"))
     if os.environ.get("LOCAL_CLIENT_SECRET"):
         default_client = replace(default_client, client_secret=os.environ["LOCAL_CLIENT_SECRET"])
+    if os.environ.get("LOCAL_CLIENT_API_KEY"):
+        default_client = replace(default_client, api_key=os.environ["LOCAL_CLIENT_API_KEY"])
     try:
         runtime = LocalRuntime(
             host=host,
@@ -54,20 +56,21 @@ Async order API running locally (moto at {runtime.moto_url})
                  {runtime.receiver_url}
   OAuth2         token URL {runtime.token_url} (client credentials)
                  client id {default_client.client_id}, secret {default_client.client_secret}
-                 (set LOCAL_CLIENT_ID / LOCAL_CLIENT_SECRET to choose them)
+                 API key (x-api-key, its usage plan) {default_client.api_key}
+                 (set LOCAL_CLIENT_ID / LOCAL_CLIENT_SECRET / LOCAL_CLIENT_API_KEY to choose them)
 
 Try:
   TOKEN=$(curl -s -u {default_client.client_id}:{default_client.client_secret} \\
        -d grant_type=client_credentials {runtime.token_url} \\
        | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
-  curl -s {api}/products -H "Authorization: Bearer $TOKEN"
-  curl -si -X POST {api}/orders -H "Authorization: Bearer $TOKEN" \\
+  curl -s {api}/products -H "Authorization: Bearer $TOKEN" -H "x-api-key: {default_client.api_key}"
+  curl -si -X POST {api}/orders -H "Authorization: Bearer $TOKEN" -H "x-api-key: {default_client.api_key}" \\
        -H 'Content-Type: application/json' \\
        -d '{{"customerId": "c-42", "items": [{{"sku": "KB-001", "quantity": 2}}]}}'
-  curl -s {api}/orders/<orderId from the Location header> -H "Authorization: Bearer $TOKEN"
+  curl -s {api}/orders/<orderId from the Location header> -H "Authorization: Bearer $TOKEN" -H "x-api-key: {default_client.api_key}"
 
   # with a signed webhook to the built-in receiver when the order settles:
-  curl -si -X POST {api}/orders -H "Authorization: Bearer $TOKEN" \\
+  curl -si -X POST {api}/orders -H "Authorization: Bearer $TOKEN" -H "x-api-key: {default_client.api_key}" \\
        -H 'Content-Type: application/json' \\
        -d '{{"customerId": "c-42", "items": [{{"sku": "MS-002", "quantity": 1}}],
             "callbackUrl": "{runtime.receiver_url}"}}'

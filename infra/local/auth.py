@@ -4,6 +4,9 @@
                          HTTP Basic (or in the form): a short-lived RS256 access token shaped
                          like Cognito's (token_use, scope, client_id, iss, exp, ...)
 
+Every request also needs the API key of a usage plan (`x-api-key`): a known key (403 otherwise),
+within the plan's rate, burst and daily quota (429), as API Gateway meters keys.
+
 Requests to the API are checked the way API Gateway's Cognito authorizer checks them: a Bearer
 access token with a valid signature, not expired, issued here, carrying one of the method's
 scopes (401 without or with a bad token, 403 without the scope); the claims then reach the
@@ -16,9 +19,10 @@ import base64
 import binascii
 import hmac
 import secrets
+import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -27,20 +31,58 @@ from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
 from infra.local.gateway import GatewayRequestHandler
-from infra.topology import ACCESS_TOKEN_MINUTES, SCOPES
+from infra.topology import ACCESS_TOKEN_MINUTES, API_KEY_HEADER, APP_CLIENTS, SCOPES
 
 TOKEN_PATH = "/oauth2/token"  # noqa: S105 - a path, not a secret
 
 
+_LIMITS = APP_CLIENTS[0]  # local clients get the limits of the stack's app client
+
+
 @dataclass(frozen=True)
 class Client:
+    """An app client: OAuth2 credentials, and the API key of its usage plan."""
+
     client_id: str
     client_secret: str
     scopes: tuple[str, ...] = tuple(SCOPES)
+    api_key: str = field(default_factory=lambda: secrets.token_urlsafe(30))
+    rate_per_second: float = _LIMITS.rate_per_second
+    burst: int = _LIMITS.burst
+    quota_per_day: int = _LIMITS.quota_per_day
 
     @staticmethod
     def generate(client_id: str, scopes: tuple[str, ...] = tuple(SCOPES)) -> Client:
         return Client(client_id, secrets.token_urlsafe(24), scopes)
+
+
+class _UsagePlan:
+    """A usage plan for one key: a token bucket (rate, burst) and a daily quota."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.tokens = float(client.burst)
+        self.refilled = time.monotonic()
+        self.day = time.gmtime().tm_yday
+        self.used_today = 0
+        self.lock = threading.Lock()
+
+    def admit(self) -> Denied | None:
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(
+                self.client.burst, self.tokens + (now - self.refilled) * self.client.rate_per_second
+            )
+            self.refilled = now
+            if time.gmtime().tm_yday != self.day:
+                self.day, self.used_today = time.gmtime().tm_yday, 0
+            if self.used_today >= self.client.quota_per_day:
+                return Denied(429, "QUOTA_EXCEEDED", "the key's daily quota is used up")
+            if self.tokens < 1:
+                return Denied(429, "THROTTLED", "over the key's rate")
+            self.tokens -= 1
+            self.used_today += 1
+            return None
 
 
 @dataclass(frozen=True)
@@ -55,6 +97,7 @@ class LocalAuthorizer:
         self, clients: list[Client], issuer: str, token_minutes: int = ACCESS_TOKEN_MINUTES
     ):
         self.clients = {client.client_id: client for client in clients}
+        self.plans = {client.api_key: _UsagePlan(client) for client in clients}
         self.issuer = issuer
         self.token_seconds = token_minutes * 60
         self._key = RSAKey.generate_key(2048, parameters={"kid": uuid.uuid4().hex})
@@ -116,6 +159,13 @@ class LocalAuthorizer:
         return client
 
     # Verifying -------------------------------------------------------------------------------
+
+    def meter(self, api_key: str | None) -> Denied | None:
+        """API Gateway's usage plans: a known key (403 otherwise), within its rate and quota (429)."""
+        plan = self.plans.get(api_key or "")
+        if plan is None:
+            return Denied(403, "INVALID_API_KEY", f"missing or unknown {API_KEY_HEADER}")
+        return plan.admit()
 
     def authorize(
         self, authorization: str | None, scopes: tuple[str, ...]

@@ -26,7 +26,7 @@ from jsonschema import Draft4Validator
 
 from infra.draft4 import to_draft4
 from infra.local.lambda_runtime import FunctionTimeout, InvocationError, LocalFunction
-from infra.topology import CATCH_ALL_SCOPES, Topology
+from infra.topology import API_KEY_HEADER, CATCH_ALL_SCOPES, Topology
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "events" / "schemas"
 
@@ -207,11 +207,15 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
             )
             scopes = route.scopes if route else CATCH_ALL_SCOPES
             verdict = self.gateway.authorizer.authorize(self.headers.get("Authorization"), scopes)
+            if isinstance(verdict, dict):
+                verdict = self.gateway.authorizer.meter(self.headers.get(API_KEY_HEADER)) or verdict
             if not isinstance(verdict, dict):
                 self.send_problem(
                     verdict.status,
                     f"gateway-{verdict.kind}",
-                    "Unauthorized" if verdict.status == 401 else "Forbidden",
+                    {401: "Unauthorized", 403: "Forbidden"}.get(
+                        verdict.status, "Too Many Requests"
+                    ),
                     {"WWW-Authenticate": 'Bearer realm="orders"'}
                     if verdict.status == 401
                     else None,

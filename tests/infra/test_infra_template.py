@@ -26,7 +26,7 @@ from infra.cdk.app import STACK_NAME
 from infra.cdk.functions import POWERTOOLS_LAYER_PARAMETER, SCHEDULE_DELIVERY_RETRIES
 from infra.cdk.naming import construct_id
 from infra.cdk.stack import AsyncOrdersStack, removal_policy_from_context
-from infra.topology import TOPOLOGY, EventSource, Function, common_environment
+from infra.topology import APP_CLIENTS, TOPOLOGY, EventSource, Function, common_environment
 from tests.infra.synth import Synth
 
 pytestmark = pytest.mark.infra
@@ -735,6 +735,9 @@ def test_gateway_errors_are_problem_details(resources: Json) -> None:
 
 def test_outputs_name_the_url_every_queue_every_table_and_every_secret(template: Json) -> None:
     expected = {"ApiUrl", "TokenUrl", "ClientId", "UserPoolId"}
+    expected |= {
+        f"{construct_id(c.name)}{kind}" for c in APP_CLIENTS for kind in ("ClientId", "ApiKeyId")
+    }
     expected |= {
         f"{construct_id(q.name)}{kind}" for q in TOPOLOGY.queues for kind in ("QueueUrl", "DlqUrl")
     }

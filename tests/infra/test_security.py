@@ -9,6 +9,7 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_sqs as sqs
+from aws_cdk.assertions import Template
 from jsonschema import Draft4Validator
 from pydantic import ValidationError
 
@@ -19,14 +20,19 @@ from infra.cdk.auth import domain_prefix, scope_name
 from infra.cdk.firewall import MANAGED_RULE_GROUPS, RATE_LIMIT_PER_IP, RATE_LIMIT_PER_TOKEN
 from infra.cdk.nag import add_security_checks
 from infra.cdk.naming import construct_id
-from infra.cdk.stack import waf_from_context
+from infra.cdk.stack import AsyncOrdersStack, waf_from_context
 from infra.draft4 import to_draft4
 from infra.topology import (
     ACCESS_TOKEN_MINUTES,
+    API_KEY_HEADER,
+    APP_CLIENTS,
     CATCH_ALL_SCOPES,
     RESOURCE_SERVER,
+    SCOPE_READ,
+    SCOPE_WRITE,
     SCOPES,
     TOPOLOGY,
+    AppClient,
 )
 from tests.infra.synth import Synth
 
@@ -217,26 +223,48 @@ def test_the_resource_server_offers_exactly_the_topology_scopes(resources: Json)
     } == SCOPES
 
 
-def test_the_app_client_may_only_use_client_credentials_with_the_topology_scopes(
-    resources: Json,
-) -> None:
-    server_id, _ = only(resources, "AWS::Cognito::UserPoolResourceServer")
-    _, client = only(resources, "AWS::Cognito::UserPoolClient")
+def app_clients(resources: Json) -> dict[str, Json]:
+    """ClientName -> the Cognito app client's properties."""
+    return {
+        c["Properties"]["ClientName"]: c["Properties"]
+        for c in of_type(resources, "AWS::Cognito::UserPoolClient").values()
+    }
 
-    assert client["GenerateSecret"] is True
-    assert client["AllowedOAuthFlows"] == ["client_credentials"]
-    assert client["AllowedOAuthFlowsUserPoolClient"] is True
-    # The resource server's Ref is its identifier: "<identifier>/<scope name>"
-    scopes = set()
+
+def oauth_scopes(resources: Json, client: Json) -> list[str]:
+    """The client's allowed scopes, as "<resource server>/<scope name>"."""
+    server_id, _ = only(resources, "AWS::Cognito::UserPoolResourceServer")
+    scopes = []
     for scope in client["AllowedOAuthScopes"]:
+        # The resource server's Ref is its identifier: "<identifier>/<scope name>"
         ref, suffix = scope["Fn::Join"][1]
         assert ref == {"Ref": server_id}
-        scopes.add(RESOURCE_SERVER + suffix)
-    assert scopes == set(SCOPES)
-    assert client["AccessTokenValidity"] == ACCESS_TOKEN_MINUTES
-    assert client["TokenValidityUnits"] == {"AccessToken": "minutes"}
-    # No user sign-in flow: refresh alone remains, and client credentials issue no refresh token
-    assert client["ExplicitAuthFlows"] == ["ALLOW_REFRESH_TOKEN_AUTH"]
+        scopes.append(RESOURCE_SERVER + suffix)
+    return scopes
+
+
+def test_the_app_clients_are_the_topology_clients_with_their_scopes(resources: Json) -> None:
+    clients = app_clients(resources)
+
+    assert len(clients) == len(of_type(resources, "AWS::Cognito::UserPoolClient"))
+    assert {name: oauth_scopes(resources, c) for name, c in clients.items()} == {
+        c.name: list(c.scopes) for c in APP_CLIENTS
+    }
+
+
+def test_app_clients_may_only_use_client_credentials_with_short_tokens(resources: Json) -> None:
+    clients = app_clients(resources)
+    assert clients
+
+    for client in clients.values():
+        assert client["GenerateSecret"] is True
+        assert client["AllowedOAuthFlows"] == ["client_credentials"]
+        assert client["AllowedOAuthFlowsUserPoolClient"] is True
+        assert set(oauth_scopes(resources, client)) <= set(SCOPES)
+        assert client["AccessTokenValidity"] == ACCESS_TOKEN_MINUTES
+        assert client["TokenValidityUnits"] == {"AccessToken": "minutes"}
+        # No user sign-in flow: refresh alone remains; client credentials issue no refresh token
+        assert client["ExplicitAuthFlows"] == ["ALLOW_REFRESH_TOKEN_AUTH"]
 
 
 def test_the_token_endpoint_client_and_pool_are_stack_outputs(
@@ -244,7 +272,10 @@ def test_the_token_endpoint_client_and_pool_are_stack_outputs(
 ) -> None:
     outputs = synthesized.template["Outputs"]
     domain_id, domain = only(resources, "AWS::Cognito::UserPoolDomain")
-    client_id, _ = only(resources, "AWS::Cognito::UserPoolClient")
+    client_ids = {
+        c["Properties"]["ClientName"]: id_
+        for id_, c in of_type(resources, "AWS::Cognito::UserPoolClient").items()
+    }
     pool_id, _ = only(resources, "AWS::Cognito::UserPool")
 
     assert outputs["TokenUrl"]["Value"] == {
@@ -259,7 +290,11 @@ def test_the_token_endpoint_client_and_pool_are_stack_outputs(
             ],
         ]
     }
-    assert outputs["ClientId"]["Value"] == {"Ref": client_id}
+    # ClientId (the README's name) is the first client; every client has its own output too
+    assert outputs["ClientId"]["Value"] == {"Ref": client_ids[APP_CLIENTS[0].name]}
+    for client in APP_CLIENTS:
+        output = outputs[f"{construct_id(client.name)}ClientId"]
+        assert output["Value"] == {"Ref": client_ids[client.name]}
     assert outputs["UserPoolId"]["Value"] == {"Ref": pool_id}
     # the prefix domain is unique per account: the stack's name, then the account id
     assert domain["Domain"] == {"Fn::Join": ["", ["asyncorders-", {"Ref": "AWS::AccountId"}]]}
@@ -317,9 +352,134 @@ def test_unauthenticated_and_forbidden_answers_are_problem_details(resources: Js
     )
     assert responses["ACCESS_DENIED"]["StatusCode"] == "403"
     assert responses["BAD_REQUEST_BODY"]["StatusCode"] == "400"
-    for kind in ("UNAUTHORIZED", "ACCESS_DENIED", "BAD_REQUEST_BODY"):
+    assert responses["INVALID_API_KEY"]["StatusCode"] == "403"
+    assert responses["QUOTA_EXCEEDED"]["StatusCode"] == "429"
+    for kind in (
+        "UNAUTHORIZED",
+        "ACCESS_DENIED",
+        "BAD_REQUEST_BODY",
+        "INVALID_API_KEY",
+        "QUOTA_EXCEEDED",
+    ):
         body = responses[kind]["ResponseTemplates"]["application/json"]
         assert '"type":"urn:orders-api:problem:gateway-$context.error.responseType"' in body
+
+
+# --- per-client limits: API keys and usage plans --------------------------------------------
+
+
+def usage_plans(resources: Json) -> dict[str, tuple[str, Json]]:
+    """Client name -> (logical id, properties) of its usage plan (named "<stack>-<client>")."""
+    return {
+        p["Properties"]["UsagePlanName"].removeprefix(f"{STACK_NAME}-"): (id_, p["Properties"])
+        for id_, p in of_type(resources, "AWS::ApiGateway::UsagePlan").items()
+    }
+
+
+def api_keys(resources: Json) -> dict[str, str]:
+    """Client name -> logical id of its API key (named "<stack>-<client>")."""
+    return {
+        k["Properties"]["Name"].removeprefix(f"{STACK_NAME}-"): id_
+        for id_, k in of_type(resources, "AWS::ApiGateway::ApiKey").items()
+    }
+
+
+def test_every_method_needs_an_api_key_sent_as_the_topology_header(resources: Json) -> None:
+    found = methods(resources)
+    _, api = only(resources, "AWS::ApiGateway::RestApi")
+
+    assert found
+    for key, method in found.items():
+        assert method.get("ApiKeyRequired") is True, key
+    # HEADER is API Gateway's x-api-key header, the one the topology (and local gateway) name
+    assert api["ApiKeySourceType"] == "HEADER"
+    assert API_KEY_HEADER == "x-api-key"
+
+
+def check_usage_plans(resources: Json, clients: tuple[AppClient, ...]) -> None:
+    """One plan per client with its limits on the one stage; one generated key per client,
+    in its plan and no other."""
+    api_id, _ = only(resources, "AWS::ApiGateway::RestApi")
+    stage_id, _ = only(resources, "AWS::ApiGateway::Stage")
+    plans = usage_plans(resources)
+    keys = api_keys(resources)
+
+    assert len(plans) == len(of_type(resources, "AWS::ApiGateway::UsagePlan"))
+    assert set(plans) == set(keys) == {c.name for c in clients}
+    for client in clients:
+        _, plan = plans[client.name]
+        assert plan["Throttle"] == {"RateLimit": client.rate_per_second, "BurstLimit": client.burst}
+        assert plan["Quota"] == {"Limit": client.quota_per_day, "Period": "DAY"}
+        assert [(s["ApiId"], s["Stage"]) for s in plan["ApiStages"]] == [
+            ({"Ref": api_id}, {"Ref": stage_id})
+        ]
+        # generated by API Gateway: no value in the template
+        assert "Value" not in resources[keys[client.name]]["Properties"]
+    associations = sorted(
+        (k["Properties"]["KeyId"]["Ref"], k["Properties"]["UsagePlanId"]["Ref"])
+        for k in of_type(resources, "AWS::ApiGateway::UsagePlanKey").values()
+    )
+    assert all(
+        k["Properties"]["KeyType"] == "API_KEY"
+        for k in of_type(resources, "AWS::ApiGateway::UsagePlanKey").values()
+    )
+    assert associations == sorted((keys[c.name], plans[c.name][0]) for c in clients)
+
+
+def test_each_app_client_has_its_own_key_in_its_own_usage_plan(resources: Json) -> None:
+    check_usage_plans(resources, APP_CLIENTS)
+
+
+def test_each_client_s_api_key_id_is_a_stack_output(synthesized: Synth, resources: Json) -> None:
+    outputs = synthesized.template["Outputs"]
+    keys = api_keys(resources)
+
+    for client in APP_CLIENTS:
+        assert outputs[f"{construct_id(client.name)}ApiKeyId"]["Value"] == {
+            "Ref": keys[client.name]
+        }
+
+
+TWO_CLIENTS = (
+    AppClient("orders-client", (SCOPE_READ, SCOPE_WRITE)),
+    AppClient("reporting", (SCOPE_READ,), rate_per_second=5, burst=10, quota_per_day=1_000),
+)
+
+
+def test_every_declared_client_gets_an_app_client_a_key_a_plan_and_outputs() -> None:
+    # Given two clients with different scopes and limits
+    stack = AsyncOrdersStack(cdk.App(), STACK_NAME, topology=TOPOLOGY, app_clients=TWO_CLIENTS)
+    template = Template.from_stack(stack).to_json()
+    resources = template["Resources"]
+
+    # Then each has its own app client, scopes, key, plan and outputs
+    assert {n: oauth_scopes(resources, c) for n, c in app_clients(resources).items()} == {
+        "orders-client": [SCOPE_READ, SCOPE_WRITE],
+        "reporting": [SCOPE_READ],
+    }
+    check_usage_plans(resources, TWO_CLIENTS)
+    for name in ("OrdersClient", "Reporting"):
+        assert {f"{name}ClientId", f"{name}ApiKeyId"} <= set(template["Outputs"])
+    assert template["Outputs"]["ClientId"] == {
+        **template["Outputs"]["OrdersClientClientId"],
+        "Description": template["Outputs"]["ClientId"]["Description"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("clients", "message"),
+    [
+        ((), "no app clients"),
+        ((AppClient("billing", ("billing/read",)),), "scopes the resource server does not offer"),
+        ((AppClient("a", (SCOPE_READ,)), AppClient("a", (SCOPE_WRITE,))), "declared twice"),
+    ],
+    ids=["none", "unknown scope", "duplicate"],
+)
+def test_app_clients_the_stack_cannot_serve_are_refused(
+    clients: tuple[AppClient, ...], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        AsyncOrdersStack(cdk.App(), STACK_NAME, topology=TOPOLOGY, app_clients=clients)
 
 
 # --- request validation ---------------------------------------------------------------------

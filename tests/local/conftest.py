@@ -66,6 +66,7 @@ class Http:
         if self.client is not None:
             self._token = self._token or self.token()
             all_headers["Authorization"] = f"Bearer {self._token}"
+            all_headers["x-api-key"] = self.client.api_key
         request = urllib.request.Request(  # noqa: S310 - loopback only
             self.base_url + path, data=data, method=method, headers=all_headers | (headers or {})
         )

@@ -148,3 +148,35 @@ def test_tokens_and_client_secrets_never_reach_the_logs(runtime: LocalRuntime) -
     assert not [
         line for line in lines if token.split(".")[2] in line or ALICE.client_secret in line
     ]
+
+
+def test_every_request_needs_its_usage_plans_api_key(runtime: LocalRuntime) -> None:
+    http = Http.for_runtime(runtime, ALICE)
+    token = http.token()
+    for headers in ({}, {"x-api-key": "not-a-key"}):
+        reply = Http(runtime.api_url).request(
+            "GET", "/products", headers={"Authorization": f"Bearer {token}"} | headers
+        )
+        assert (reply.status, reply.body["type"]) == (
+            403,
+            "urn:orders-api:problem:gateway-INVALID_API_KEY",
+        )
+    assert http.get("/products").status == 200
+
+
+def test_each_client_is_throttled_and_capped_by_its_own_plan() -> None:
+    slow = Client("slow", "slow-secret", rate_per_second=0.01, burst=2)
+    capped = Client("capped", "capped-secret", quota_per_day=3)
+    with LocalRuntime(port=0, echo_logs=False, clients=[slow, capped, ALICE]) as runtime:
+        slow_http, capped_http = Http.for_runtime(runtime, slow), Http.for_runtime(runtime, capped)
+
+        statuses = [slow_http.get("/products").status for _ in range(3)]
+        assert statuses == [200, 200, 429]
+        assert slow_http.get("/products").body["type"] == "urn:orders-api:problem:gateway-THROTTLED"
+        assert [capped_http.get("/products").status for _ in range(4)] == [200, 200, 200, 429]
+        assert (
+            capped_http.get("/products").body["type"]
+            == "urn:orders-api:problem:gateway-QUOTA_EXCEEDED"
+        )
+        # one client's limits are its own
+        assert Http.for_runtime(runtime, ALICE).get("/products").status == 200

@@ -50,7 +50,9 @@ def keep_callbacks_local(case: Any, runtime: LocalRuntime) -> None:
 @pytest.fixture(scope="module")
 def authorization(runtime: LocalRuntime) -> dict[str, str]:
     """A valid token of the runtime's default client, with every scope."""
-    return {"Authorization": f"Bearer {Http.for_runtime(runtime).token()}"}
+    http = Http.for_runtime(runtime)
+    assert http.client is not None
+    return {"Authorization": f"Bearer {http.token()}", "x-api-key": http.client.api_key}
 
 
 @schema.parametrize()

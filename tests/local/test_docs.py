@@ -99,5 +99,9 @@ def test_authorize_gets_a_token_as_swagger_ui_asks_for_it(runtime: LocalRuntime)
     assert token_url == runtime.token_url
     assert reply.status == 200
     token = json.loads(reply.body)["access_token"]
-    products = fetch(runtime.api_url + "/products", Authorization=f"Bearer {token}")
+    products = fetch(
+        runtime.api_url + "/products",
+        Authorization=f"Bearer {token}",
+        **{"x-api-key": client.api_key},
+    )
     assert products.status == 200

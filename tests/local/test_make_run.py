@@ -35,6 +35,7 @@ def test_serves_the_api_and_stops_on_ctrl_c() -> None:
             "HOST": "127.0.0.1",
             "LOCAL_CLIENT_ID": "cli-test",
             "LOCAL_CLIENT_SECRET": "cli-test-secret",
+            "LOCAL_CLIENT_API_KEY": "cli-test-api-key",
         },
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -54,7 +55,10 @@ def test_serves_the_api_and_stops_on_ctrl_c() -> None:
         assert f"curl -s http://127.0.0.1:{port}/products" in text, text
         assert "client id cli-test, secret cli-test-secret" in text
 
-        http = Http(f"http://127.0.0.1:{port}", Client("cli-test", "cli-test-secret"))
+        http = Http(
+            f"http://127.0.0.1:{port}",
+            Client("cli-test", "cli-test-secret", api_key="cli-test-api-key"),
+        )
         assert http.get("/products").status == 200
         assert Http(f"http://127.0.0.1:{port}").get("/products").status == 401
 

@@ -83,9 +83,11 @@ def test_every_route_is_an_operation_needing_its_scopes() -> None:
     assert set(operations) == {(r.method, r.path) for r in TOPOLOGY.routes}
     for route in TOPOLOGY.routes:
         security = operations[(route.method, route.path)]["security"]
-        assert security == [{"oauth2": [scope]} for scope in route.scopes]
+        assert security == [{"oauth2": [scope], "apiKey": []} for scope in route.scopes]
     flow = document["components"]["securitySchemes"]["oauth2"]["flows"]["clientCredentials"]
     assert flow == {"tokenUrl": "/oauth2/token", "scopes": SCOPES}
+    api_key = document["components"]["securitySchemes"]["apiKey"]
+    assert (api_key["type"], api_key["in"], api_key["name"]) == ("apiKey", "header", "x-api-key")
 
 
 def test_every_ref_resolves_and_every_error_is_problem_json() -> None:
