@@ -416,7 +416,7 @@ def _parameters() -> dict[str, Any]:
             "in": "path",
             "required": True,
             "description": "The order's id, a UUIDv7 (lowercase) as the 202 answer gave it.",
-            "schema": {"type": "string", "format": "uuid", "pattern": handler._UUID.pattern},
+            "schema": {"type": "string", "format": "uuid", "pattern": handler.ORDER_ID.pattern},
         },
         IDEMPOTENCY_KEY_HEADER: {
             "name": IDEMPOTENCY_KEY_HEADER,
@@ -426,7 +426,7 @@ def _parameters() -> dict[str, Any]:
                 "Makes a retry safe: the same key and body answer the first 202 again and make "
                 "one order (per client, for 24 hours)."
             ),
-            "schema": {"type": "string", "pattern": handler._IDEMPOTENCY_KEY.pattern},
+            "schema": {"type": "string", "pattern": handler.IDEMPOTENCY_KEY.pattern},
         },
         CORRELATION_ID_HEADER: {
             "name": CORRELATION_ID_HEADER,
@@ -436,7 +436,7 @@ def _parameters() -> dict[str, Any]:
                 "Your id for this request, carried into every log line and message of the work "
                 "it starts. Absent or malformed: API Gateway's request id is used."
             ),
-            "schema": {"type": "string", "pattern": handler._CORRELATION_ID.pattern},
+            "schema": {"type": "string", "pattern": handler.CORRELATION_ID.pattern},
         },
     }
 
@@ -446,7 +446,7 @@ def _headers() -> dict[str, Any]:
     return {
         CORRELATION_ID_HEADER: {
             "description": "The request's correlation id: yours if well formed, else generated.",
-            "schema": {"type": "string", "pattern": handler._CORRELATION_ID.pattern},
+            "schema": {"type": "string", "pattern": handler.CORRELATION_ID.pattern},
         },
         "Location": {
             "description": "The order's status URL (with the stage prefix on AWS).",

@@ -176,9 +176,6 @@ class Topology:
     def resource_paths(self) -> list[str]:
         return sorted({route.path for route in self.routes})
 
-    def methods_for(self, path: str) -> list[str]:
-        return sorted(route.method for route in self.routes if route.path == path)
-
     def environment_names(self, function: Function) -> dict[str, str]:
         """Variable name -> logical resource name, for every resource the function uses."""
         names = {self.table(t).env_var: t for t in function.tables}

@@ -28,7 +28,7 @@ from orders.errors import (
     QueueUnavailable,
     RequestInProgress,
 )
-from orders.models import PlaceOrder, ProblemField
+from orders.models import SKU_PATTERN, PlaceOrder, ProblemField
 from shared.observability import CORRELATION_ID_HEADER, logger, metrics
 from shared.settings import get_settings
 
@@ -40,10 +40,11 @@ ROUTES: list[tuple[str, str]] = []
 SCOPES: dict[tuple[str, str], tuple[str, ...]] = {}
 
 READ, WRITE = "orders/read", "orders/write"
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_SKU = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,31}$")
-_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+# What path parameters and headers may hold (the OpenAPI document publishes these patterns).
+ORDER_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+SKU = re.compile(SKU_PATTERN)
+CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 
 
@@ -96,7 +97,7 @@ def list_products() -> Response[str]:
 
 @route("GET", "/products/{sku}", (READ,))
 def get_product(sku: str) -> Response[str]:
-    if not _SKU.fullmatch(sku):
+    if not SKU.fullmatch(sku):
         raise ProductNotFound(sku)
     return _json(200, service.get_product(sku))
 
@@ -109,7 +110,7 @@ def place_order() -> Response[str]:
     key = app.current_event.headers.get(IDEMPOTENCY_KEY_HEADER)
     if key is None:
         accepted = service.place_order(request, client, correlation_id, base_path)
-    elif not _IDEMPOTENCY_KEY.fullmatch(key):
+    elif not IDEMPOTENCY_KEY.fullmatch(key):
         raise HttpProblem(
             400,
             "invalid-idempotency-key",
@@ -127,7 +128,7 @@ def place_order() -> Response[str]:
 
 @route("GET", "/orders/{orderId}", (READ,))
 def get_order(order_id: str) -> Response[str]:
-    if not _UUID.fullmatch(order_id):
+    if not ORDER_ID.fullmatch(order_id):
         raise OrderNotFound(order_id)
     return _json(200, service.get_order(order_id, current_client()))
 
@@ -215,7 +216,7 @@ def _correlation_id(event: dict[str, Any]) -> str:
     """The caller's id when it is well formed, else API Gateway's request id."""
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     supplied = headers.get(CORRELATION_ID_HEADER.lower())
-    if supplied and _CORRELATION_ID.fullmatch(supplied):
+    if supplied and CORRELATION_ID.fullmatch(supplied):
         return str(supplied)
     return str((event.get("requestContext") or {}).get("requestId") or uuid.uuid4())
 

@@ -22,7 +22,8 @@ from shared.messages import Envelope
 MAX_ITEMS_PER_ORDER = 25  # a DynamoDB transaction holds 100 items: 25 SKUs + the order fit
 MAX_QUANTITY = 1000
 
-Sku = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{0,31}$", examples=["KB-001"])]
+SKU_PATTERN = r"^[A-Z0-9][A-Z0-9-]{0,31}$"
+Sku = Annotated[str, Field(pattern=SKU_PATTERN, examples=["KB-001"])]
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
 
 

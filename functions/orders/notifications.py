@@ -118,6 +118,7 @@ class GiveUp:
     reason: str
     status_code: int | None
     attempts: int
+    notification: Notification  # as read for this attempt
 
 
 Outcome = Delivered | AlreadySettled | RetryLater | GiveUp
@@ -141,7 +142,7 @@ def attempt_delivery(request: WebhookRequest, attempt: int) -> Outcome:
         logger.warning(
             "Callback refused", extra={"event_id": request.event_id, "reason": str(refused)}
         )
-        return GiveUp(f"callback refused: {refused}", None, attempt)
+        return GiveUp(f"callback refused: {refused}", None, attempt, current)
     result = webhooks.post(
         target,
         request.event_id,
@@ -182,7 +183,7 @@ def _retry_or_give_up(
     reason = result.error or f"HTTP {result.status_code}"
     if not _retryable(result) or attempt >= settings.webhook_max_attempts:
         logger.warning("Webhook undeliverable", extra=log | {"reason": reason})
-        return GiveUp(reason, result.status_code, attempt)
+        return GiveUp(reason, result.status_code, attempt, current)
     store.record_notification(
         request.order_id,
         current.model_copy(
@@ -203,12 +204,9 @@ def _retry_or_give_up(
 
 def record_failure(request: WebhookRequest, outcome: GiveUp) -> None:
     """Mark the event FAILED (once the message is safely in the dead-letter queue)."""
-    current = _current(request)
-    if current is None:
-        return
     store.record_notification(
         request.order_id,
-        current.model_copy(
+        outcome.notification.model_copy(
             update={
                 "status": NotificationStatus.FAILED,
                 "attempts": outcome.attempts,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from orders import messaging, notifications, store
 from orders.callbacks import UnsafeCallback, vet
@@ -12,6 +13,7 @@ from orders.errors import CallbackRefused, OrderNotFound, ProductNotFound, Queue
 from orders.ids import uuid7
 from orders.models import (
     Money,
+    Notification,
     Order,
     OrderAccepted,
     OrderLinks,
@@ -200,27 +202,26 @@ def _settle(order: store.StoredOrder) -> store.StoredOrder:
                 "Order confirmed", extra={"order_id": order.order_id, "total": total.amount}
             )
             metrics.add_metric(name="OrdersConfirmed", unit="Count", value=1)
-            return order.model_copy(
-                update={
-                    "status": OrderStatus.CONFIRMED,
-                    "items": lines,
-                    "total": total,
-                    "updated_at": settled_at,
-                    "notifications": owed,
-                }
+            return _settled(
+                order, OrderStatus.CONFIRMED, settled_at, owed, items=lines, total=total
             )
     owed = notifications.owed(order, OrderStatus.REJECTED)
     store.reject_order(order.order_id, reason, settled_at.isoformat(), owed)
     logger.info("Order rejected", extra={"order_id": order.order_id, "reason": reason})
     metrics.add_metric(name="OrdersRejected", unit="Count", value=1)
-    return order.model_copy(
-        update={
-            "status": OrderStatus.REJECTED,
-            "reason": reason,
-            "updated_at": settled_at,
-            "notifications": owed,
-        }
-    )
+    return _settled(order, OrderStatus.REJECTED, settled_at, owed, reason=reason)
+
+
+def _settled(
+    order: store.StoredOrder,
+    status: OrderStatus,
+    settled_at: datetime,
+    owed: list[Notification],
+    **changes: Any,
+) -> store.StoredOrder:
+    """The order as its settling write left it."""
+    update = {"status": status, "updated_at": settled_at, "notifications": owed} | changes
+    return order.model_copy(update=update)
 
 
 def _rejection_reason(order: store.StoredOrder, catalog: dict[str, Product]) -> str | None:

@@ -52,7 +52,6 @@ class SqsEventSourceMapping:
         ]
         self._in_flight = 0
         self._counter_lock = threading.Lock()
-        self.batches = 0  # invocations made, for tests and the status line
 
     def start(self) -> None:
         for thread in self._threads:
@@ -109,7 +108,6 @@ class SqsEventSourceMapping:
 
     def _deliver(self, messages: list[MessageTypeDef]) -> None:
         event = {"Records": [self._record(m) for m in messages]}
-        self.batches += 1
         try:
             response = self.function.invoke(event)
         except InvocationError as error:

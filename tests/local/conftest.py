@@ -197,3 +197,10 @@ def running_receiver(secret: str) -> Iterator[Receiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="module")
+def receiver(request: pytest.FixtureRequest) -> Iterator[Receiver]:
+    """A scripted receiver verifying with the test module's `SECRET`."""
+    with running_receiver(request.module.SECRET) as started:
+        yield started

@@ -26,7 +26,7 @@ import pytest
 
 from infra.local.runtime import Faults, LocalRuntime
 from infra.topology import TOPOLOGY
-from tests.local.conftest import Http, Receiver, running_receiver, wait_until
+from tests.local.conftest import Http, Receiver, wait_until
 
 pytestmark = pytest.mark.local
 
@@ -74,12 +74,6 @@ class Sent:
     key: str | None
     status: int = 0
     order_id: str | None = None
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    with running_receiver(SECRET) as started:
-        yield started
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from infra.local.runtime import LocalRuntime
-from tests.local.conftest import Http, Receiver, running_receiver, wait_until
+from tests.local.conftest import Http, Receiver, wait_until
 
 pytestmark = pytest.mark.local
 
@@ -26,12 +26,6 @@ FAST_SCHEDULE = {
     "WEBHOOK_CONNECT_TIMEOUT_SECONDS": "0.5",
     "WEBHOOK_READ_TIMEOUT_SECONDS": "0.5",
 }
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    with running_receiver(SECRET) as started:
-        yield started
 
 
 @pytest.fixture(scope="module")
