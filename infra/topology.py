@@ -1,13 +1,16 @@
-"""The system's topology in plain Python: one source for the CDK stack and the local runtime.
+"""The system's topology in plain Python: the one source for the CDK app and the local runtime.
 
-Nothing here imports CDK or boto3. Queues, tables, functions, routes, batch sizes, timeouts and
-the environment variable names functions read are declared once; `infra.cdk` turns them into
-CloudFormation and `infra.local` into moto resources and local event source mappings.
+Nothing here imports CDK, boto3 or Lambda code. Components, the tables and secrets each owns,
+queues and the message types they carry, functions, routes with their operation metadata, limits
+and the environment variable names functions read are declared once; `infra.cdk` turns them into
+one stack per component (plus the messaging stack), `infra.local` into moto resources and local
+event source mappings, and `infra.tools.contracts` into events/openapi.json.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,6 +21,10 @@ Access = Literal["read", "write", "read_write"]
 SERVICE_NAME = "orders"
 METRICS_NAMESPACE = "AsyncOrders"
 API_BODY_LIMIT_BYTES = 64 * 1024  # enforced by the API function (413 above it)
+# Every error answer is application/problem+json with a `type` under this URN.
+PROBLEM_TYPE_PREFIX = "urn:orders-api:problem:"
+CORRELATION_ID_HEADER = "X-Correlation-Id"
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 
 # OAuth2 (client credentials): a Cognito resource server in the cloud, the local token endpoint
 # locally. Every method needs a token with one of its route's scopes.
@@ -31,6 +38,14 @@ ACCESS_TOKEN_MINUTES = 15  # short-lived tokens, cloud and local
 # Per-client limits: each app client also gets an API key in its own usage plan, which every
 # method requires (header x-api-key): API Gateway meters keys, not tokens.
 API_KEY_HEADER = "x-api-key"
+# The stage's throttle, for every client together (API Gateway, and the local gateway).
+STAGE_RATE_LIMIT_PER_SECOND = 100
+STAGE_BURST_LIMIT = 200
+# WAF (opt-in, `-c waf=true`): requests per 5 minutes per bearer token and per source IP.
+WAF_RATE_LIMIT_PER_TOKEN = 3000
+WAF_RATE_LIMIT_PER_IP = 6000
+# Execution environments the local API function may scale to (Lambda scales it on demand).
+LOCAL_API_CONCURRENCY = 8
 
 
 @dataclass(frozen=True)
@@ -49,11 +64,20 @@ VISIBILITY_TO_TIMEOUT_RATIO = 6
 
 
 @dataclass(frozen=True)
+class Component:
+    """A unit deployed on its own: a package under functions/, a stack, and what it owns."""
+
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
 class Index:
     """A global secondary index (string keys, all attributes projected)."""
 
     name: str
     partition_key: str
+    env_var: str  # the variable that carries the index name to the functions that query it
     sort_key: str | None = None
 
 
@@ -62,6 +86,7 @@ class Table:
     name: str  # logical name; the local runtime uses it as the table name
     partition_key: str
     env_var: str  # the variable that carries the table name to functions
+    component: str = ""  # the component that owns it: only its functions may use it
     sort_key: str | None = None
     ttl_attribute: str | None = None
     indexes: tuple[Index, ...] = ()
@@ -75,7 +100,11 @@ class Queue:
     retention_s: int = 4 * 24 * 3600
     max_receive_count: int = 5  # receives before redrive to the dead-letter queue
     dlq_retention_s: int = 14 * 24 * 3600  # longer than the source queue's, the maximum
-    dlq_env_var: str | None = None  # set when a function dead-letters messages itself
+    # the variable that carries the DLQ's URL to its consumer, which dead-letters unreadable
+    # messages and unknown message types itself, with the reason
+    dlq_env_var: str | None = None
+    component: str = ""  # the component whose function consumes it
+    carries: tuple[str, ...] = ()  # message types on it, as "type@version"
 
     @property
     def dlq_name(self) -> str:
@@ -87,6 +116,7 @@ class Secret:
     name: str
     env_var: str  # the variable that carries the secret's ARN to functions
     description: str
+    component: str = ""
 
 
 @dataclass(frozen=True)
@@ -106,7 +136,9 @@ class Function:
     description: str
     timeout_s: int
     memory_mb: int = 256
+    component: str = ""
     tables: dict[str, Access] = field(default_factory=dict)
+    indexes: tuple[str, ...] = ()  # the indexes it queries, by name
     sends_to: tuple[str, ...] = ()
     dead_letters_to: tuple[str, ...] = ()  # queues whose DLQ it sends to, with failure context
     secrets: tuple[str, ...] = ()  # secrets it reads
@@ -117,6 +149,31 @@ class Function:
 
 
 @dataclass(frozen=True)
+class Answer:
+    """One answer an operation gives: its description, body and response headers."""
+
+    description: str
+    body: str | None = None  # the contract stem (events/schemas/<stem>), None: problem+json
+    headers: dict[str, bool] = field(default_factory=dict)  # header -> always sent
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What the OpenAPI document says of a route beyond its method, path and scopes."""
+
+    operation_id: str
+    tag: str
+    summary: str
+    description: str
+    answers: dict[int, Answer]  # what the API function answers, success and refusals
+    headers: tuple[str, ...] = ()  # request headers besides X-Correlation-Id
+    links: dict[str, Any] = field(default_factory=dict)  # on the success answer
+
+
+_TEMPLATE_PARAMETER = re.compile(r"\{(\w+)\}")
+
+
+@dataclass(frozen=True)
 class Route:
     method: str
     path: str  # API Gateway resource path, e.g. /orders/{orderId}
@@ -124,15 +181,20 @@ class Route:
     scopes: tuple[str, ...]  # OAuth2 scopes, any one of which grants access
     # the contract (events/schemas/<stem>.schema.json) the gateway validates the body against
     request_body: str | None = None
+    operation: Operation | None = None
+
+    @property
+    def parameters(self) -> list[str]:
+        return _TEMPLATE_PARAMETER.findall(self.path)
 
     def matches(self, path: str) -> dict[str, str] | None:
         """Path parameters if `path` fits this route's template, else None."""
-        pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.path)
+        pattern = _TEMPLATE_PARAMETER.sub(r"(?P<\1>[^/]+)", self.path)
         found = re.fullmatch(pattern, path)
         return found.groupdict() if found else None
 
 
-_Named = TypeVar("_Named", Table, Queue, Function, Secret)
+_Named = TypeVar("_Named", Table, Queue, Function, Secret, Component)
 
 
 @dataclass(frozen=True)
@@ -142,6 +204,7 @@ class Topology:
     functions: tuple[Function, ...]
     routes: tuple[Route, ...]
     secrets: tuple[Secret, ...] = ()
+    components: tuple[Component, ...] = ()
 
     def table(self, name: str) -> Table:
         return _by_name(self.tables, name)
@@ -155,14 +218,37 @@ class Topology:
     def secret(self, name: str) -> Secret:
         return _by_name(self.secrets, name)
 
+    def component(self, name: str) -> Component:
+        return _by_name(self.components, name)
+
+    def index(self, name: str) -> tuple[Table, Index]:
+        for table in self.tables:
+            for index in table.indexes:
+                if index.name == name:
+                    return table, index
+        raise KeyError(f"no index {name!r} in the topology")
+
     def consumers(self) -> Iterator[tuple[Function, EventSource]]:
         for function in self.functions:
             if function.event_source is not None:
                 yield function, function.event_source
 
+    def api_functions(self) -> list[Function]:
+        names = dict.fromkeys(route.function for route in self.routes)
+        return [self.function(name) for name in names]
+
     def api_function(self) -> Function:
-        (name,) = {route.function for route in self.routes}
-        return self.function(name)
+        (function,) = self.api_functions()
+        return function
+
+    def owned_by(self, component: str) -> dict[str, tuple[str, ...]]:
+        """What `component` owns, by kind: its functions, tables, secrets and queues."""
+        return {
+            "functions": tuple(f.name for f in self.functions if f.component == component),
+            "tables": tuple(t.name for t in self.tables if t.component == component),
+            "secrets": tuple(s.name for s in self.secrets if s.component == component),
+            "queues": tuple(q.name for q in self.queues if q.component == component),
+        }
 
     def route_for(self, method: str, path: str) -> Route | None:
         """The route a request is for, if any (a trailing slash matches too, as the API's
@@ -173,6 +259,11 @@ class Topology:
                 return route
         return None
 
+    def methods_at(self, path: str) -> list[str]:
+        """The methods some route has at `path` (for 405's Allow)."""
+        path = path.rstrip("/") or "/"
+        return sorted({r.method for r in self.routes if r.matches(path) is not None})
+
     def resource_paths(self) -> list[str]:
         return sorted({route.path for route in self.routes})
 
@@ -180,9 +271,32 @@ class Topology:
         """Variable name -> logical resource name, for every resource the function uses."""
         names = {self.table(t).env_var: t for t in function.tables}
         names |= {self.queue(q).env_var: q for q in self.queue_urls_needed(function)}
-        names |= {self.dlq_env_var(q): self.queue(q).dlq_name for q in function.dead_letters_to}
+        names |= {self.dlq_env_var(q): self.queue(q).dlq_name for q in self.dead_letters(function)}
         names |= {self.secret(s).env_var: s for s in function.secrets}
         return names
+
+    def static_environment(self, function: Function) -> dict[str, str]:
+        """Variables whose values the topology itself fixes: its limits, index names and, for an
+        API function, its routes (operation id -> method, path, scopes)."""
+        variables = {
+            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+            "FUNCTION_NAME": function.name,
+        }
+        for index_name in function.indexes:
+            _, index = self.index(index_name)
+            variables[index.env_var] = index.name
+        routes = [r for r in self.routes if r.function == function.name]
+        if routes:
+            variables[API_ROUTES_VARIABLE] = routes_variable(routes)
+        return variables | function.environment
+
+    def settings_variables(self, function: Function) -> set[str]:
+        """The variables the function's own code reads (its settings model asks for exactly
+        these); POWERTOOLS_* are Powertools' own and FUNCTION_NAME labels it for operators."""
+        names = set(self.environment_names(function)) | set(self.static_environment(function))
+        return {n for n in names if not n.startswith("POWERTOOLS_") and n != "FUNCTION_NAME"}
 
     def queue_urls_needed(self, function: Function) -> tuple[str, ...]:
         """Queues whose URL the function reads: those it sends to, and its own if it reschedules."""
@@ -190,6 +304,12 @@ class Topology:
             (function.event_source.queue,) if function.reschedules and function.event_source else ()
         )
         return tuple(dict.fromkeys(function.sends_to + own))
+
+    def dead_letters(self, function: Function) -> tuple[str, ...]:
+        """Queues whose DLQ the function sends to: its own (a consumer dead-letters unknown
+        message types there) and those it declares."""
+        own = (function.event_source.queue,) if function.event_source else ()
+        return tuple(dict.fromkeys(own + function.dead_letters_to))
 
     def dlq_env_var(self, queue_name: str) -> str:
         variable = self.queue(queue_name).dlq_env_var
@@ -233,13 +353,37 @@ class Topology:
         for function in self.functions:
             try:
                 self.environment_names(function)
+                for index_name in function.indexes:
+                    table, _ = self.index(index_name)
+                    if table.name not in function.tables:
+                        problems.append(f"{function.name}: queries {index_name} of a table it lacks")
             except KeyError as unknown:
                 problems.append(f"{function.name}: {unknown.args[0]}")
+                continue
             if function.reschedules and function.event_source is None:
                 problems.append(f"{function.name}: reschedules without an event source")
+            problems += self._ownership_problems(function)
         for queue in self.queues:
             if queue.dlq_retention_s <= queue.retention_s:
                 problems.append(f"{queue.name}: DLQ retention must exceed the queue's")
+        return problems
+
+    def _ownership_problems(self, function: Function) -> list[str]:
+        """A function uses only its own component's tables and secrets: what it needs of another
+        component reaches it as a message."""
+        if not self.components:
+            return []
+        problems = [
+            f"{function.name} ({function.component}) uses {kind} {name} of {owner}"
+            for kind, names, find in (
+                ("table", function.tables, self.table),
+                ("secret", function.secrets, self.secret),
+            )
+            for name in names
+            if (owner := find(name).component) != function.component  # type: ignore[operator]
+        ]
+        if function.component not in {c.name for c in self.components}:
+            problems.append(f"{function.name}: no component {function.component!r}")
         return problems
 
 
@@ -250,26 +394,77 @@ def _by_name(items: tuple[_Named, ...], name: str) -> _Named:
     raise KeyError(f"no {name!r} in the topology")
 
 
-PRODUCTS = Table(name="products", partition_key="sku", env_var="PRODUCTS_TABLE_NAME")
-ORDERS = Table(
+# The API function learns its routes (operation id -> method, path and scopes) from this
+# variable, so the route list is written once, here.
+API_ROUTES_VARIABLE = "API_ROUTES"
+
+
+def routes_variable(routes: list[Route]) -> str:
+    table = {
+        (r.operation.operation_id if r.operation else f"{r.method} {r.path}"): {
+            "method": r.method,
+            "path": r.path,
+            "scopes": list(r.scopes),
+        }
+        for r in routes
+    }
+    return json.dumps(table, separators=(",", ":"), sort_keys=True)
+
+
+# Components ------------------------------------------------------------------------------------
+
+ORDERS = Component("orders", "The order API, the worker that settles orders, the sweeper")
+NOTIFICATIONS = Component("notifications", "Signed webhook delivery to third-party endpoints")
+
+# Tables ------------------------------------------------------------------------------------------
+
+PRODUCTS_TABLE = Table(
+    name="products", partition_key="sku", env_var="PRODUCTS_TABLE_NAME", component=ORDERS.name
+)
+ORDERS_TABLE = Table(
     name="orders",
     partition_key="orderId",
     env_var="ORDERS_TABLE_NAME",
+    component=ORDERS.name,
     indexes=(
         # sparse: only orders placed with an Idempotency-Key
-        Index("byIdempotencyKey", partition_key="idempotencyKey"),
+        Index(
+            "byIdempotencyKey",
+            partition_key="idempotencyKey",
+            env_var="ORDERS_BY_IDEMPOTENCY_KEY_INDEX",
+        ),
         # sparse: only ACCEPTED orders carry a shard; the sweeper reads the oldest of each shard
-        Index("awaitingSettlement", partition_key="acceptedShard", sort_key="createdAt"),
+        Index(
+            "awaitingSettlement",
+            partition_key="acceptedShard",
+            sort_key="createdAt",
+            env_var="ORDERS_AWAITING_SETTLEMENT_INDEX",
+        ),
     ),
 )
 # Powertools idempotency records for POST /orders (Idempotency-Key), expiring after 24 hours.
-IDEMPOTENCY = Table(
+IDEMPOTENCY_TABLE = Table(
     name="idempotency",
     partition_key="id",
     env_var="IDEMPOTENCY_TABLE_NAME",
+    component=ORDERS.name,
     ttl_attribute="expiration",
 )
+# The notifier's own record of each webhook event: attempts, outcome, next attempt.
+DELIVERIES_TABLE = Table(
+    name="deliveries",
+    partition_key="eventId",
+    env_var="DELIVERIES_TABLE_NAME",
+    component=NOTIFICATIONS.name,
+    ttl_attribute="expiresAt",
+)
 
+# Limits --------------------------------------------------------------------------------------
+
+# The sweeper's index spreads ACCEPTED orders over this many partitions.
+ACCEPTED_SHARDS = 8
+# An Idempotency-Key is remembered this long (Powertools' record TTL, and the healing lookup).
+IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
 # Webhook delivery: attempts are receives of the notification message; the notifier dead-letters
 # an event itself (with the failure's context) after the last attempt or a permanent failure.
 # The default schedule (30 s doubling to a 1 h cap, 12 attempts) rides out ~5 h of outage.
@@ -280,9 +475,25 @@ WEBHOOK_SCHEDULE = {
     "WEBHOOK_RETRY_MAX_DELAY_SECONDS": "3600",
     "WEBHOOK_CONNECT_TIMEOUT_SECONDS": "2",
     "WEBHOOK_READ_TIMEOUT_SECONDS": "5",
+    # delivery records outlive the longest schedule, then expire
+    "WEBHOOK_RECORD_RETENTION_DAYS": "30",
 }
 
-ORDERS_QUEUE = Queue(name="orders", env_var="ORDERS_QUEUE_URL", visibility_timeout_s=180)
+# Queues and the messages they carry ----------------------------------------------------------
+
+ORDER_PLACED = "order.placed@1"
+WEBHOOK_REQUESTED = "webhook.requested@1"
+WEBHOOK_DELIVERY_UPDATED = "webhook.delivery-updated@1"
+
+ORDERS_QUEUE = Queue(
+    name="orders",
+    env_var="ORDERS_QUEUE_URL",
+    dlq_env_var="ORDERS_DLQ_URL",
+    visibility_timeout_s=180,
+    component=ORDERS.name,
+    # orders to settle, and how their webhooks went (from notifications)
+    carries=(ORDER_PLACED, WEBHOOK_DELIVERY_UPDATED),
+)
 NOTIFICATIONS_QUEUE = Queue(
     name="notifications",
     env_var="NOTIFICATIONS_QUEUE_URL",
@@ -290,55 +501,71 @@ NOTIFICATIONS_QUEUE = Queue(
     visibility_timeout_s=360,
     # a safety net above the notifier's own cap, for crashes and unreadable messages
     max_receive_count=WEBHOOK_MAX_ATTEMPTS + 3,
+    component=NOTIFICATIONS.name,
+    carries=(WEBHOOK_REQUESTED,),
 )
 
 WEBHOOK_SECRET = Secret(
     name="webhook-signing",
     env_var="WEBHOOK_SECRET_ARN",
     description="Standard Webhooks signing key (base64) for order webhooks",
+    component=NOTIFICATIONS.name,
 )
+
+# Functions -----------------------------------------------------------------------------------
 
 ORDER_API = Function(
     name="order-api",
-    handler="order_api.handler.lambda_handler",
+    handler="orders.api.handler.lambda_handler",
     description="REST API: validates requests, records orders and enqueues them (202).",
     timeout_s=10,
+    component=ORDERS.name,
     tables={"products": "read", "orders": "read_write", "idempotency": "read_write"},
+    indexes=("byIdempotencyKey",),
     sends_to=("orders",),
-    environment={"MAX_BODY_BYTES": str(API_BODY_LIMIT_BYTES)},
+    environment={
+        "MAX_BODY_BYTES": str(API_BODY_LIMIT_BYTES),
+        "PROBLEM_TYPE_PREFIX": PROBLEM_TYPE_PREFIX,
+        "ACCEPTED_SHARDS": str(ACCEPTED_SHARDS),
+        "IDEMPOTENCY_WINDOW_SECONDS": str(IDEMPOTENCY_WINDOW_SECONDS),
+    },
 )
 ORDER_WORKER = Function(
     name="order-worker",
-    handler="order_worker.handler.lambda_handler",
-    description="Consumes the orders queue: prices, reserves stock and settles orders.",
+    handler="orders.worker.handler.lambda_handler",
+    description="Consumes the orders queue: settles orders, records how their webhooks went.",
     timeout_s=30,
+    component=ORDERS.name,
     tables={"products": "read_write", "orders": "read_write"},
     sends_to=("notifications",),
     event_source=EventSource(queue="orders", batch_size=10, max_concurrency=5),
 )
 NOTIFIER = Function(
     name="notifier",
-    handler="notifier.handler.lambda_handler",
+    handler="notifications.notifier.handler.lambda_handler",
     description="Consumes the notifications queue: delivers signed webhooks with retries.",
     timeout_s=60,  # a batch of 5 at 2 s connect + 5 s read each fits with room to spare
-    tables={"orders": "read_write"},
-    dead_letters_to=("notifications",),
+    component=NOTIFICATIONS.name,
+    tables={"deliveries": "read_write"},
+    sends_to=("orders",),  # webhook.delivery-updated: the outcome, back to its order
     secrets=("webhook-signing",),
     # a low ceiling so a flood of events never hammers third parties
     event_source=EventSource(queue="notifications", batch_size=5, max_concurrency=2),
     reschedules=True,
     environment=WEBHOOK_SCHEDULE,
 )
-
 SWEEPER = Function(
     name="sweeper",
-    handler="sweeper.handler.lambda_handler",
+    handler="orders.sweeper.handler.lambda_handler",
     description="Heals orders left ACCEPTED without a message: re-enqueues them.",
     timeout_s=60,
+    component=ORDERS.name,
     tables={"orders": "read_write"},
+    indexes=("awaitingSettlement",),
     sends_to=("orders",),
     schedule_minutes=5,
     environment={
+        "ACCEPTED_SHARDS": str(ACCEPTED_SHARDS),
         # older than this and still ACCEPTED: its message was lost (a crash after the write)
         "SWEEP_AFTER_SECONDS": "900",
         # then it stays for an operator (its message keeps failing: see the DLQ)
@@ -346,25 +573,131 @@ SWEEPER = Function(
     },
 )
 
+# Routes, with what the OpenAPI document says of each -------------------------------------------
+
+_CORRELATED = {CORRELATION_ID_HEADER: False}  # the function sets it on all its answers
+_RETRY_AFTER = _CORRELATED | {"Retry-After": True}
+
+LIST_PRODUCTS = Operation(
+    operation_id="listProducts",
+    tag="products",
+    summary="List the catalog",
+    description="Every product with its unit price and the stock available now.",
+    answers={200: Answer("The catalog.", "api/product-list.response", {CORRELATION_ID_HEADER: True})},
+)
+GET_PRODUCT = Operation(
+    operation_id="getProduct",
+    tag="products",
+    summary="Get one product",
+    description="One product by SKU.",
+    answers={
+        200: Answer("The product.", "api/product.response", {CORRELATION_ID_HEADER: True}),
+        404: Answer(
+            "No product with this SKU (a SKU that breaks the pattern is not found either).",
+            headers=_CORRELATED,
+        ),
+    },
+)
+PLACE_ORDER = Operation(
+    operation_id="placeOrder",
+    tag="orders",
+    summary="Place an order",
+    description=(
+        "Records the order as `ACCEPTED` and queues it, then answers 202 with its status "
+        "link: a worker prices it from the catalog, reserves stock and settles it "
+        "`CONFIRMED` or `REJECTED` (poll the link, or give a `callbackUrl` for a signed "
+        "webhook). Prices are never taken from the client.\n\n"
+        f"Send an `{IDEMPOTENCY_KEY_HEADER}` to retry safely: the same key and body answer "
+        "the first 202 again and make one order, for 24 hours per client."
+    ),
+    headers=(IDEMPOTENCY_KEY_HEADER,),
+    answers={
+        202: Answer(
+            "Accepted and queued: poll `Location` until the order leaves `ACCEPTED`.",
+            "api/order-accepted.response",
+            {"Location": True, CORRELATION_ID_HEADER: True},
+        ),
+        400: Answer(
+            "The body breaks the `PlaceOrder` schema (API Gateway's request validator, "
+            "`gateway-BAD_REQUEST_BODY`, before the function runs), is not JSON (or not "
+            f"valid base64 when sent as binary), or the `{IDEMPOTENCY_KEY_HEADER}` breaks "
+            "its pattern.",
+            headers=_CORRELATED,
+        ),
+        409: Answer(
+            f"A request with this `{IDEMPOTENCY_KEY_HEADER}` is still being served: retry "
+            "after `Retry-After` seconds.",
+            headers=_RETRY_AFTER,
+        ),
+        413: Answer(
+            f"The body is over {API_BODY_LIMIT_BYTES} bytes (over 10 MB the gateway itself "
+            "refuses it).",
+            headers=_CORRELATED,
+        ),
+        415: Answer("The body is not sent as `application/json`.", headers=_CORRELATED),
+        422: Answer(
+            "The body fits the schema but is refused: it names a SKU twice or has a "
+            "`callbackUrl` the system may not call (`errors` points at each offending "
+            "member; a body that breaks the schema gets this answer too where no gateway "
+            f"validated it first); or the `{IDEMPOTENCY_KEY_HEADER}` was used with another "
+            "body in the last 24 hours.",
+            headers=_CORRELATED,
+        ),
+        503: Answer(
+            "The order could not be queued and nothing was recorded: retry after "
+            f"`Retry-After` seconds (with the same `{IDEMPOTENCY_KEY_HEADER}`).",
+            headers=_RETRY_AFTER,
+        ),
+    },
+    links={
+        "getOrder": {
+            "operationId": "getOrder",
+            "parameters": {"orderId": "$response.body#/orderId"},
+            "description": "The order's status: poll it until it leaves `ACCEPTED`.",
+        }
+    },
+)
+GET_ORDER = Operation(
+    operation_id="getOrder",
+    tag="orders",
+    summary="Get an order's status",
+    description=(
+        "The order as its client sees it: `ACCEPTED` until settled, then `CONFIRMED` "
+        "(`unitPrice` and `total` set) or `REJECTED` (`reason` says why), and how its "
+        "webhook deliveries went."
+    ),
+    answers={
+        200: Answer("The order.", "api/order.response", {CORRELATION_ID_HEADER: True}),
+        404: Answer(
+            "No order with this id placed by this client (other clients' orders are not "
+            "found either).",
+            headers=_CORRELATED,
+        ),
+    },
+)
+
 TOPOLOGY = Topology(
-    tables=(PRODUCTS, ORDERS, IDEMPOTENCY),
+    components=(ORDERS, NOTIFICATIONS),
+    tables=(PRODUCTS_TABLE, ORDERS_TABLE, IDEMPOTENCY_TABLE, DELIVERIES_TABLE),
     queues=(ORDERS_QUEUE, NOTIFICATIONS_QUEUE),
     functions=(ORDER_API, ORDER_WORKER, NOTIFIER, SWEEPER),
     routes=(
-        Route("GET", "/products", ORDER_API.name, (SCOPE_READ,)),
-        Route("GET", "/products/{sku}", ORDER_API.name, (SCOPE_READ,)),
-        Route("POST", "/orders", ORDER_API.name, (SCOPE_WRITE,), "api/place-order.request"),
-        Route("GET", "/orders/{orderId}", ORDER_API.name, (SCOPE_READ,)),
+        Route("GET", "/products", ORDER_API.name, (SCOPE_READ,), operation=LIST_PRODUCTS),
+        Route("GET", "/products/{sku}", ORDER_API.name, (SCOPE_READ,), operation=GET_PRODUCT),
+        Route(
+            "POST",
+            "/orders",
+            ORDER_API.name,
+            (SCOPE_WRITE,),
+            "api/place-order.request",
+            operation=PLACE_ORDER,
+        ),
+        Route("GET", "/orders/{orderId}", ORDER_API.name, (SCOPE_READ,), operation=GET_ORDER),
     ),
     secrets=(WEBHOOK_SECRET,),
 )
 
 
-def common_environment(function: Function) -> dict[str, str]:
+def common_environment(function: Function, topology: Topology = TOPOLOGY) -> dict[str, str]:
     """Static variables every function gets, in the cloud and locally (resource names aside)."""
-    return {
-        "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-        "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-        "POWERTOOLS_LOG_LEVEL": "INFO",
-        "FUNCTION_NAME": function.name,
-    } | function.environment
+    return topology.static_environment(function)
