@@ -1,9 +1,16 @@
-"""SQS batches with partial batch responses: one failing record never fails its neighbours."""
+"""SQS batches with partial batch responses, routed by message type.
+
+One failing record never fails its neighbours (Powertools' BatchProcessor reports it in
+`batchItemFailures`). A record that can never succeed, because its body is not a message, its
+type or version is not one this consumer handles, or it breaks its type's schema, is not
+retried: it goes to the queue's dead-letter queue at once with the reason in its attributes.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -12,16 +19,119 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from shared.aws import sqs
+from shared.envelope import REGISTRY, Envelope, EnvelopeHeader, MessageType
+from shared.observability import correlated, logger
+
+Message = TypeVar("Message", bound=Envelope[Any])
+Handler = Callable[[Any, SQSRecord], None]
 
 _processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def process_sqs_batch(
-    event: dict[str, Any], context: LambdaContext, record_handler: Callable[[SQSRecord], None]
-) -> dict[str, Any]:
-    """Run `record_handler` on each record; `{"batchItemFailures": [...]}` for those that raised."""
-    return dict(
-        process_partial_response(
-            event=event, record_handler=record_handler, processor=_processor, context=context
+class Unprocessable(Exception):
+    """A record no retry can fix: dead-lettered with this reason."""
+
+
+class MessageRouter:
+    """The message types one consumer handles, each with its record handler."""
+
+    def __init__(self) -> None:
+        self._routes: dict[str, tuple[MessageType, Handler]] = {}
+
+    def handles(
+        self, model: type[Message]
+    ) -> Callable[[Callable[[Message, SQSRecord], None]], Callable[[Message, SQSRecord], None]]:
+        entry = next((m for m in REGISTRY.values() if m.model is model), None)
+        if entry is None:
+            raise ValueError(f"{model.__name__} is not a registered message type")
+
+        def register(
+            handler: Callable[[Message, SQSRecord], None],
+        ) -> Callable[[Message, SQSRecord], None]:
+            self._routes[entry.key] = (entry, handler)
+            return handler
+
+        return register
+
+    @property
+    def message_types(self) -> set[str]:
+        """ "type@version" of every message this consumer handles."""
+        return set(self._routes)
+
+    def process(
+        self, event: dict[str, Any], context: LambdaContext, dead_letter_queue_url: str
+    ) -> dict[str, Any]:
+        """Run each record's handler; `{"batchItemFailures": [...]}` for those that raised."""
+
+        def record_handler(record: SQSRecord) -> None:
+            try:
+                entry, handler = self._route(record)
+                message = _parse(entry, record.body)
+            except Unprocessable as reason:
+                dead_letter(record, str(reason), dead_letter_queue_url)
+                return
+            with correlated(message.correlation_id):
+                handler(message, record)
+
+        return dict(
+            process_partial_response(
+                event=event, record_handler=record_handler, processor=_processor, context=context
+            )
         )
+
+    def _route(self, record: SQSRecord) -> tuple[MessageType, Handler]:
+        try:
+            header = EnvelopeHeader.model_validate_json(record.body)
+        except ValidationError as error:
+            raise Unprocessable("not a message envelope (type and version)") from error
+        key = f"{header.type}@{header.version}"
+        if key not in self._routes:
+            raise Unprocessable(f"unknown message type {key}")
+        return self._routes[key]
+
+
+def _parse(entry: MessageType, body: str) -> Envelope[Any]:
+    try:
+        message: Envelope[Any] = entry.model.model_validate_json(body)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = "/".join(str(p) for p in first["loc"])
+        raise Unprocessable(f"{entry.key} breaks its schema at {where}: {first['msg']}") from error
+    return message
+
+
+def dead_letter(
+    record: SQSRecord, reason: str, queue_url: str, context: dict[str, str] | None = None
+) -> None:
+    """Put the record's body in the dead-letter queue, with why it is there."""
+    attributes = {"failureReason": reason[:256]} | (context or {})
+    sqs().send_message(
+        QueueUrl=queue_url,
+        MessageBody=record.body,
+        MessageAttributes={
+            name: {"DataType": "String", "StringValue": value}
+            for name, value in attributes.items()
+            if value
+        },
     )
+    logger.error(
+        "Message dead-lettered",
+        extra={"message_id": record.message_id, "reason": reason[:256], **_header(record.body)},
+    )
+
+
+def _header(body: str) -> dict[str, str]:
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(document, dict):
+        return {}
+    return {
+        key: str(document[field])[:128]
+        for key, field in (("message_type", "type"), ("correlation_id", "correlationId"))
+        if field in document
+    }

@@ -1,55 +1,56 @@
-"""Typed settings read from the environment once, failing with the name of what is missing."""
+"""Each function's settings: a model of the variables it reads, validated at handler entry.
+
+A field `orders_table_name` is read from `ORDERS_TABLE_NAME`. Every field a function needs is
+required and has no default that restates the topology (infra/topology.py gives the values); a
+test holds each model to exactly the variables the topology gives its function. A missing or
+malformed variable fails the invocation with its name, before the event is touched.
+"""
 
 from __future__ import annotations
 
 import os
 from functools import cache
+from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 
 class SettingsError(RuntimeError):
-    pass
+    """The function was deployed without a variable it needs, or with a malformed one."""
 
 
-class Settings(BaseModel):
-    """Every variable a function may need; each function reads only the ones it uses."""
+class FunctionSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    model_config = ConfigDict(frozen=True)
 
-    products_table_name: str | None = None
-    orders_table_name: str | None = None
-    orders_queue_url: str | None = None
-    idempotency_table_name: str | None = None
-    notifications_queue_url: str | None = None
-    notifications_dlq_url: str | None = None
-    webhook_secret_arn: str | None = None
-    max_body_bytes: int = 64 * 1024
-    # Webhook delivery: the schedule is configuration (the topology sets the defaults).
-    webhook_max_attempts: int = Field(default=12, ge=1)
-    webhook_retry_base_seconds: float = Field(default=30, gt=0)
-    webhook_retry_max_delay_seconds: float = Field(default=3600, gt=0, le=43_200)
-    webhook_connect_timeout_seconds: float = Field(default=2, gt=0)
-    webhook_read_timeout_seconds: float = Field(default=5, gt=0)
-    # Sweeper: ACCEPTED longer than this means the order's message was lost.
-    sweep_after_seconds: float = Field(default=900, gt=0)
-    sweep_max_reenqueues: int = Field(default=3, ge=1)
-    # Set only by the local runtime: callbacks may use plain http to loopback addresses.
-    webhook_local_mode: bool = False
+Settings = TypeVar("Settings", bound=FunctionSettings)
 
-    def require(self, name: str) -> str:
-        value = getattr(self, name)
-        if not value:
-            raise SettingsError(f"environment variable {name.upper()} is not set")
-        return str(value)
+
+def variables(model: type[FunctionSettings]) -> set[str]:
+    """The environment variable names the model reads."""
+    return {name.upper() for name in model.model_fields}
+
+
+def load_settings(model: type[Settings]) -> Settings:
+    """The model from the environment as it is now (cached while it does not change)."""
+    names = sorted(variables(model))
+    settings: Settings = _load(model, tuple((name, os.environ.get(name)) for name in names))
+    return settings
 
 
 @cache
-def get_settings() -> Settings:
-    fields = Settings.model_fields
-    present = {name: os.environ[name.upper()] for name in fields if name.upper() in os.environ}
+def _load(model: type[Settings], values: tuple[tuple[str, str | None], ...]) -> Settings:
+    present = {name.lower(): value for name, value in values if value is not None}
+    missing = [
+        name
+        for name, value in values
+        if value is None and model.model_fields[name.lower()].is_required()
+    ]
+    if missing:
+        raise SettingsError(f"missing environment variable(s): {', '.join(missing)}")
     try:
-        return Settings.model_validate(present)
+        settings: Settings = model.model_validate(present)
+        return settings
     except ValidationError as error:
-        names = ", ".join(str(e["loc"][0]).upper() for e in error.errors())
-        raise SettingsError(f"invalid environment variables: {names}") from error
+        names = sorted({str(e["loc"][0]).upper() for e in error.errors()})
+        raise SettingsError(f"invalid environment variable(s): {', '.join(names)}") from error

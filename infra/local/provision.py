@@ -34,7 +34,7 @@ class Resources:
             topology.queue(q).env_var: self.queue_urls[q]
             for q in topology.queue_urls_needed(function)
         }
-        env |= {topology.dlq_env_var(q): self.dlq_urls[q] for q in function.dead_letters_to}
+        env |= {topology.dlq_env_var(q): self.dlq_urls[q] for q in topology.dead_letters(function)}
         env |= {topology.secret(s).env_var: self.secret_arns[s] for s in function.secrets}
         return env
 

@@ -32,7 +32,7 @@ from infra.local.lambda_runtime import FunctionConfig, InvocationError, LocalFun
 from infra.local.provision import Resources, provision, sample_catalog, seed_catalog
 from infra.local.webhook_receiver import PATH as RECEIVER_PATH
 from infra.local.webhook_receiver import WebhookReceiver
-from infra.topology import TOPOLOGY, Function, Topology, common_environment
+from infra.topology import TOPOLOGY, Function, Topology
 
 if TYPE_CHECKING:
     pass
@@ -221,7 +221,7 @@ class LocalRuntime:
     def environment(self, function: Function) -> dict[str, str]:
         """Exactly what the function's process sees besides Lambda's own variables."""
         return (
-            common_environment(function)
+            self.topology.static_environment(function)
             | self.resources.environment(self.topology, function)
             | {
                 "AWS_ENDPOINT_URL": self.moto_url,

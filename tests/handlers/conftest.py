@@ -13,7 +13,6 @@ from moto import mock_aws
 from infra.local.provision import Resources, provision, sample_catalog, seed_catalog
 from infra.topology import TOPOLOGY
 from shared import aws as shared_aws
-from shared.settings import get_settings
 
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -46,7 +45,6 @@ class Aws:
 
 
 def _reset_caches() -> None:
-    get_settings.cache_clear()
     shared_aws.dynamodb.cache_clear()
     shared_aws.sqs.cache_clear()
 
@@ -74,7 +72,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         )
         seed_catalog(dynamodb, resources.table_names["products"], sample_catalog())
         for function in TOPOLOGY.functions:
-            for variable, value in resources.environment(TOPOLOGY, function).items():
+            variables = resources.environment(TOPOLOGY, function)
+            for variable, value in (TOPOLOGY.static_environment(function) | variables).items():
                 monkeypatch.setenv(variable, value)
         _reset_caches()
         yield Aws(dynamodb, sqs, resources)

@@ -11,15 +11,21 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orders import service
+from orders.domain import service
+from orders.settings import SweeperSettings
 from shared.observability import logger, metrics
-from shared.settings import get_settings
+from shared.settings import load_settings
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
-    settings = get_settings()
-    counts = service.sweep(settings.sweep_after_seconds, settings.sweep_max_reenqueues)
+    settings = load_settings(SweeperSettings)
+    counts = service.sweep(
+        settings.sweep_after_seconds,
+        settings.sweep_max_reenqueues,
+        store=settings.store(),
+        queues=settings.queues(),
+    )
     logger.info("Sweep finished", extra=counts)
     return counts

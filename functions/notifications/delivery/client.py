@@ -1,46 +1,24 @@
-"""Webhook I/O: Standard Webhooks signatures and one HTTP attempt to a vetted callback.
+"""One HTTP attempt to a vetted callback, signed with Standard Webhooks headers.
 
 One attempt, never more: no redirects followed, no transport retries, short connect and read
-timeouts. Retrying is the queue's job (see orders.notifications).
+timeouts. Retrying is the queue's job (see notifications.delivery.decide).
 """
 
 from __future__ import annotations
 
-import base64
 import concurrent.futures
-import hashlib
-import hmac
 import time
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
 import urllib3
 from urllib3.exceptions import HTTPError
 
-from orders.callbacks import CallbackTarget
+from notifications.delivery.decide import AttemptResult
+from notifications.delivery.signing import sign
+from shared.ssrf import CallbackTarget
 
 USER_AGENT = "AsyncOrders-Webhooks/1.0"
 RETRY_AFTER_CAP_S = 43_200.0  # SQS's longest visibility timeout
-SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
-
-
-@dataclass(frozen=True)
-class AttemptResult:
-    status_code: int | None  # None when no HTTP answer came back
-    error: str | None = None
-    retry_after_s: float | None = None
-
-    @property
-    def delivered(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
-
-
-def sign(secret: str, event_id: str, timestamp: int, body: bytes) -> str:
-    """`v1,<base64 HMAC-SHA256 of "id.timestamp.body">` keyed with the base64 secret."""
-    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX) + "==")  # tolerate unpadded keys
-    signed = f"{event_id}.{timestamp}.".encode() + body
-    digest = hmac.new(key, signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
 
 
 def post(

@@ -31,3 +31,15 @@ class IdempotencyKeyReused(DomainError):
 
 class QueueUnavailable(DomainError):
     """The order could not be durably enqueued; nothing was accepted."""
+
+
+class OrderAlreadySettled(Exception):
+    """The order left ACCEPTED before this write: a redelivery or a concurrent worker."""
+
+
+class InsufficientStock(Exception):
+    def __init__(self, sku: str, requested: int, available: int) -> None:
+        super().__init__(
+            f"insufficient stock for {sku}: requested {requested}, available {available}"
+        )
+        self.sku, self.requested, self.available = sku, requested, available

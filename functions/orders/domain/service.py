@@ -1,4 +1,8 @@
-"""Use cases of the order API and the order worker."""
+"""Use cases of the order API, the order worker and the sweeper.
+
+Plain functions over the domain's models: the adapters they use (`store`, `queues`) are given
+to them, built by the handler from the function's settings.
+"""
 
 from __future__ import annotations
 
@@ -7,41 +11,50 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
-from orders import messaging, notifications, store
-from orders.callbacks import UnsafeCallback, vet
-from orders.errors import CallbackRefused, OrderNotFound, ProductNotFound, QueueUnavailable
-from orders.ids import uuid7
-from orders.models import (
+from messages.orders import OrderPlaced, OrderRef
+from messages.webhooks import DeliveryUpdate
+
+from orders.adapters.queues import OrderQueues
+from orders.adapters.store import OrderStore
+from orders.domain import notifications
+from orders.domain.errors import (
+    CallbackRefused,
+    InsufficientStock,
+    OrderAlreadySettled,
+    OrderNotFound,
+    ProductNotFound,
+    QueueUnavailable,
+)
+from orders.domain.ids import uuid7
+from orders.domain.models import (
+    Accepted,
     Money,
     Notification,
     Order,
-    OrderAccepted,
-    OrderLinks,
-    OrderPlacedMessage,
-    OrderRef,
     OrderStatus,
     PlaceOrder,
     PricedLine,
     Product,
     ProductList,
+    StoredOrder,
 )
-from shared.messages import utc_now
+from shared.envelope import utc_now
 from shared.observability import correlated, logger, metrics
-from shared.settings import get_settings
+from shared.ssrf import UnsafeCallback, vet
 
 
-def list_products() -> ProductList:
+def list_products(store: OrderStore) -> ProductList:
     return ProductList(items=store.list_products())
 
 
-def get_product(sku: str) -> Product:
+def get_product(sku: str, store: OrderStore) -> Product:
     product = store.get_product(sku)
     if product is None:
         raise ProductNotFound(sku)
     return product
 
 
-def get_order(order_id: str, client_id: str | None = None) -> Order:
+def get_order(order_id: str, store: OrderStore, client_id: str | None = None) -> Order:
     """The order, if it exists and (when `client_id` is given) belongs to that client."""
     order = store.get_order(order_id)
     if order is None or (client_id is not None and order.client_id != client_id):
@@ -53,9 +66,13 @@ def place_order(
     request: PlaceOrder,
     client_id: str,
     correlation_id: str,
-    base_path: str = "",
+    *,
+    store: OrderStore,
+    queues: OrderQueues,
+    local_mode: bool = False,
     idempotency_key: str | None = None,
-) -> OrderAccepted:
+    idempotency_window: timedelta = timedelta(hours=24),
+) -> Accepted:
     """Record the order, then enqueue it; 202 is earned only once the message is durable.
 
     With an idempotency key, an order the key already created is answered again instead, and
@@ -63,21 +80,21 @@ def place_order(
     """
     if request.callback_url is not None:
         try:
-            vet(str(request.callback_url), get_settings().webhook_local_mode)
+            vet(str(request.callback_url), local_mode)
         except UnsafeCallback as refused:
             raise CallbackRefused(str(refused)) from refused
     if idempotency_key is not None:
         existing = store.find_order_by_idempotency_key(idempotency_key)
-        if existing is not None and existing.created_at >= utc_now() - IDEMPOTENCY_WINDOW:
+        if existing is not None and existing.created_at >= utc_now() - idempotency_window:
             if existing.status is OrderStatus.ACCEPTED:
                 logger.info(
                     "Re-enqueueing an order on a client retry",
                     extra={"order_id": existing.order_id},
                 )
-                _enqueue(existing)
-            return _accepted(existing, base_path)
+                _enqueue(existing, queues)
+            return _accepted(existing)
     now = utc_now()
-    order = store.StoredOrder(
+    order = StoredOrder(
         order_id=uuid7(),
         customer_id=request.customer_id,
         status=OrderStatus.ACCEPTED,
@@ -88,28 +105,26 @@ def place_order(
         client_id=client_id,
         callback_url=str(request.callback_url) if request.callback_url else None,
         idempotency_key=idempotency_key,
-        accepted_shard=str(random.randrange(store.ACCEPTED_SHARDS)),
+        accepted_shard=str(random.randrange(store.tables.accepted_shards)),
     )
     store.insert_order(order)
     try:
-        _enqueue(order)
+        _enqueue(order, queues)
     except QueueUnavailable:
         logger.exception("Order not enqueued; removing it", extra={"order_id": order.order_id})
         if not store.delete_accepted_order(order.order_id):
             # the send did land after all (a timeout after SQS stored it) and was settled
             logger.warning("Order was enqueued after all", extra={"order_id": order.order_id})
-            return _accepted(order, base_path)
+            return _accepted(order)
         raise
     logger.info("Order accepted", extra={"order_id": order.order_id})
     metrics.add_metric(name="OrdersAccepted", unit="Count", value=1)
-    return _accepted(order, base_path)
+    return _accepted(order)
 
 
-# An Idempotency-Key is remembered this long (Powertools' record TTL in order_api.idempotency).
-IDEMPOTENCY_WINDOW = timedelta(hours=24)
-
-
-def sweep(older_than_s: float, max_reenqueues: int) -> dict[str, int]:
+def sweep(
+    older_than_s: float, max_reenqueues: int, *, store: OrderStore, queues: OrderQueues
+) -> dict[str, int]:
     """Re-enqueue orders still ACCEPTED after `older_than_s`: their message was lost.
 
     An order re-sent `max_reenqueues` times is left for an operator (its message keeps
@@ -130,7 +145,7 @@ def sweep(older_than_s: float, max_reenqueues: int) -> dict[str, int]:
             continue
         try:
             store.count_reenqueue(order_id)
-        except store.OrderAlreadySettled:
+        except OrderAlreadySettled:
             counts["settled"] += 1
             continue
         with correlated(order.correlation_id):
@@ -138,7 +153,7 @@ def sweep(older_than_s: float, max_reenqueues: int) -> dict[str, int]:
                 "Re-enqueueing an order whose message was lost", extra={"order_id": order_id}
             )
             try:
-                _enqueue(order)
+                _enqueue(order, queues)
             except QueueUnavailable:  # the next sweep tries again; the others go on now
                 logger.exception("Re-enqueue failed", extra={"order_id": order_id})
                 continue
@@ -148,10 +163,10 @@ def sweep(older_than_s: float, max_reenqueues: int) -> dict[str, int]:
     return counts
 
 
-def _enqueue(order: store.StoredOrder) -> None:
+def _enqueue(order: StoredOrder, queues: OrderQueues) -> None:
     """Send the order's one message (same id on every re-send); raises QueueUnavailable."""
-    messaging.send_order_placed(
-        OrderPlacedMessage(
+    queues.send_order_placed(
+        OrderPlaced(
             id=order.order_id,
             correlation_id=order.correlation_id,
             occurred_at=utc_now(),
@@ -160,13 +175,11 @@ def _enqueue(order: store.StoredOrder) -> None:
     )
 
 
-def _accepted(order: store.StoredOrder, base_path: str) -> OrderAccepted:
-    return OrderAccepted(
-        order_id=order.order_id, links=OrderLinks(self=f"{base_path}/orders/{order.order_id}")
-    )
+def _accepted(order: StoredOrder) -> Accepted:
+    return Accepted(order_id=order.order_id)
 
 
-def settle_order(order_id: str) -> store.StoredOrder | None:
+def settle_order(order_id: str, store: OrderStore) -> StoredOrder | None:
     """Price the order from the catalog and reserve its stock, or reject it; at most once.
 
     Returns the order as settled (by this call or an earlier delivery), or None when it was
@@ -180,13 +193,13 @@ def settle_order(order_id: str) -> store.StoredOrder | None:
         logger.info("Order already settled", extra={"order_id": order_id})
         return order
     try:
-        return _settle(order)
-    except store.OrderAlreadySettled:
+        return _settle(order, store)
+    except OrderAlreadySettled:
         logger.info("Order settled concurrently by another delivery", extra={"order_id": order_id})
         return store.get_order(order_id)
 
 
-def _settle(order: store.StoredOrder) -> store.StoredOrder:
+def _settle(order: StoredOrder, store: OrderStore) -> StoredOrder:
     settled_at = utc_now()
     catalog = store.get_products(line.sku for line in order.items)
     reason = _rejection_reason(order, catalog)
@@ -195,7 +208,7 @@ def _settle(order: store.StoredOrder) -> store.StoredOrder:
         owed = notifications.owed(order, OrderStatus.CONFIRMED)
         try:
             store.confirm_order(order.order_id, lines, total, settled_at.isoformat(), owed)
-        except store.InsufficientStock as shortage:
+        except InsufficientStock as shortage:
             reason = str(shortage)
         else:
             logger.info(
@@ -213,18 +226,18 @@ def _settle(order: store.StoredOrder) -> store.StoredOrder:
 
 
 def _settled(
-    order: store.StoredOrder,
+    order: StoredOrder,
     status: OrderStatus,
     settled_at: datetime,
     owed: list[Notification],
     **changes: Any,
-) -> store.StoredOrder:
+) -> StoredOrder:
     """The order as its settling write left it."""
     update = {"status": status, "updated_at": settled_at, "notifications": owed} | changes
     return order.model_copy(update=update)
 
 
-def _rejection_reason(order: store.StoredOrder, catalog: dict[str, Product]) -> str | None:
+def _rejection_reason(order: StoredOrder, catalog: dict[str, Product]) -> str | None:
     """Why the catalog cannot fill the order as asked, before touching any stock."""
     unknown = sorted(line.sku for line in order.items if line.sku not in catalog)
     if unknown:
@@ -235,7 +248,7 @@ def _rejection_reason(order: store.StoredOrder, catalog: dict[str, Product]) -> 
     return None
 
 
-def _price(order: store.StoredOrder, catalog: dict[str, Product]) -> tuple[list[PricedLine], Money]:
+def _price(order: StoredOrder, catalog: dict[str, Product]) -> tuple[list[PricedLine], Money]:
     """Lines priced from the catalog (never from the client) and their total."""
     prices = {line.sku: catalog[line.sku].unit_price for line in order.items}
     lines = [
@@ -245,3 +258,26 @@ def _price(order: store.StoredOrder, catalog: dict[str, Product]) -> tuple[list[
     total = sum(line.quantity * prices[line.sku].amount for line in order.items)
     currency = prices[order.items[0].sku].currency
     return lines, Money(amount=total, currency=currency)
+
+
+def record_delivery(update: DeliveryUpdate, store: OrderStore) -> bool:
+    """Show how a webhook event's delivery went in its order's `notifications`.
+
+    Updates may arrive late or twice: one older than what the order shows changes nothing.
+    """
+    state = update.model_dump(
+        mode="json",
+        by_alias=True,
+        include={
+            "status",
+            "attempts",
+            "last_status_code",
+            "last_error",
+            "next_attempt_at",
+            "delivered_at",
+        },
+    )
+    applied = store.record_delivery(update.order_id, update.event_id, state, update.sequence)
+    if not applied:
+        logger.info("Delivery update superseded", extra={"event_id": update.event_id})
+    return applied

@@ -1,4 +1,6 @@
-"""Models of the API bodies and queue messages: the single source of the JSON Schemas in events/."""
+"""The order domain's models: API bodies, the stored order and the webhook payload it owes.
+
+The single source of the API's JSON Schemas in events/schemas/api and events/schemas/webhooks."""
 
 from __future__ import annotations
 
@@ -16,8 +18,6 @@ from pydantic import (
     TypeAdapter,
 )
 from pydantic.alias_generators import to_camel
-
-from shared.messages import Envelope
 
 MAX_ITEMS_PER_ORDER = 25  # a DynamoDB transaction holds 100 items: 25 SKUs + the order fit
 MAX_QUANTITY = 1000
@@ -106,16 +106,11 @@ class PlaceOrder(RequestModel):
     )
 
 
-class OrderLinks(ApiModel):
-    self: str
-
-
-class OrderAccepted(ApiModel):
-    """Body of the 202 answer to POST /orders."""
+class Accepted(ApiModel):
+    """An order recorded and queued (the API adds its status link)."""
 
     order_id: str
     status: Literal[OrderStatus.ACCEPTED] = OrderStatus.ACCEPTED
-    links: OrderLinks
 
 
 class PricedLine(ApiModel):
@@ -142,6 +137,7 @@ class Notification(ApiModel):
     attempts: int = 0
     last_status_code: int | None = None
     last_error: str | None = None
+    next_attempt_at: datetime | None = None
     delivered_at: datetime | None = None
 
 
@@ -166,16 +162,6 @@ class Order(OrderView):
     notifications: list[Notification] = Field(default_factory=list)
 
 
-class OrderRef(ApiModel):
-    order_id: str = Field(min_length=1, max_length=64)
-
-
-class OrderPlacedMessage(Envelope[OrderRef]):
-    """On the orders queue: an accepted order waiting to be settled."""
-
-    type: Literal["order.placed"] = "order.placed"
-
-
 class WebhookPayload(ApiModel):
     """The JSON body POSTed to a callbackUrl (Standard Webhooks' type/timestamp/data shape)."""
 
@@ -184,32 +170,14 @@ class WebhookPayload(ApiModel):
     data: OrderView
 
 
-class WebhookRequest(ApiModel):
-    event_id: str = Field(min_length=1, max_length=64)
-    order_id: str = Field(min_length=1, max_length=64)
-    callback_url: str = Field(min_length=1, max_length=2048)
-    payload: WebhookPayload
+class StoredOrder(Order):
+    """An order as persisted: the public view plus what only the system needs."""
 
-
-class WebhookRequestedMessage(Envelope[WebhookRequest]):
-    """On the notifications queue: one webhook event to deliver."""
-
-    type: Literal["webhook.requested"] = "webhook.requested"
-
-
-class ProblemField(ApiModel):
-    pointer: str = Field(description="JSON Pointer (RFC 6901) to the offending member.")
-    detail: str
-
-
-class Problem(BaseModel):
-    """RFC 9457 problem details, the body of every error answer."""
-
-    model_config = ConfigDict(extra="allow")
-
-    type: str
-    title: str
-    status: int
-    detail: str | None = None
-    instance: str | None = None
-    errors: list[ProblemField] | None = None
+    correlation_id: str
+    client_id: str | None = None  # the OAuth2 client that placed it: only it may read it
+    callback_url: str | None = None
+    idempotency_key: str | None = None
+    # present only while ACCEPTED: puts the order in the sweeper's sparse index
+    accepted_shard: str | None = None
+    reenqueued: int = 0  # times the sweeper re-sent its message
+    published_events: set[str] = Field(default_factory=set)  # events put on the notifications queue

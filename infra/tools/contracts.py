@@ -1,6 +1,6 @@
-"""Generate events/ from its single sources: the JSON Schemas from the Pydantic models, and the
-OpenAPI document from the models, the topology's routes (with their OAuth2 scopes) and the API
-function's own patterns and header names.
+"""Generate events/ from its single sources: the JSON Schemas from the Pydantic models (the API's
+bodies, and every message type in the registry), and the OpenAPI document from the topology's
+routes (operation metadata, scopes), the models and the API function's own patterns.
 
     make contracts        # rewrite the committed files
 A test regenerates in memory and fails when the committed files drift.
@@ -11,46 +11,53 @@ from __future__ import annotations
 import json
 import sys
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCHEMAS_DIR = REPO / "events" / "schemas"
 OPENAPI_FILE = REPO / "events" / "openapi.json"
 sys.path.insert(0, str(REPO / "functions"))
 
 # functions/ is the Lambda code root, not a package: these imports need the path above.
+import messages  # noqa: E402  (registers every message type)
 from infra.topology import (  # noqa: E402
     ACCESS_TOKEN_MINUTES,
-    API_BODY_LIMIT_BYTES,
     API_KEY_HEADER,
+    CORRELATION_ID_HEADER,
+    IDEMPOTENCY_KEY_HEADER,
+    PROBLEM_TYPE_PREFIX,
     SCOPES,
     TOPOLOGY,
+    Operation,
     Route,
 )
-from order_api import handler  # noqa: E402
-from order_api.problems import PROBLEM_JSON, TYPE_PREFIX  # noqa: E402
-from orders import models  # noqa: E402
-from shared.observability import CORRELATION_ID_HEADER  # noqa: E402
+from orders.api import http  # noqa: E402
+from orders.api.problems import PROBLEM_JSON, Problem  # noqa: E402
+from orders.domain import models  # noqa: E402
+from shared.envelope import REGISTRY  # noqa: E402
 
+TYPE_PREFIX = PROBLEM_TYPE_PREFIX
 Mode = Literal["validation", "serialization"]
 
 # file stem -> (model, what the schema describes: what we accept or what we send)
-CONTRACTS: dict[str, tuple[type[BaseModel], Mode]] = {
+API_CONTRACTS: dict[str, tuple[type[BaseModel], Mode]] = {
     "api/place-order.request": (models.PlaceOrder, "validation"),
-    "api/order-accepted.response": (models.OrderAccepted, "serialization"),
+    "api/order-accepted.response": (http.OrderAccepted, "serialization"),
     "api/order.response": (models.Order, "serialization"),
     "api/product.response": (models.Product, "serialization"),
     "api/product-list.response": (models.ProductList, "serialization"),
-    "api/problem.response": (models.Problem, "serialization"),
-    "messages/order-placed.v1": (models.OrderPlacedMessage, "validation"),
-    "messages/webhook-requested.v1": (models.WebhookRequestedMessage, "validation"),
+    "api/problem.response": (Problem, "serialization"),
     "webhooks/order-event.payload": (models.WebhookPayload, "serialization"),
 }
+# every registered message type, as its consumers validate it
+CONTRACTS: dict[str, tuple[type[BaseModel], Mode]] = API_CONTRACTS | {
+    entry.schema_stem: (entry.model, "validation") for entry in REGISTRY.values()
+}
+assert messages.__all__  # the import above is what fills the registry
 
 
 def render() -> dict[Path, str]:
@@ -73,135 +80,8 @@ LOCAL_SERVER = "http://127.0.0.1:3000"
 TOKEN_PATH = "/oauth2/token"  # noqa: S105 - a path; the local runtime's (infra.local.auth)
 SECURITY_SCHEME = "oauth2"
 API_KEY_SCHEME = "apiKey"
-IDEMPOTENCY_KEY_HEADER = handler.IDEMPOTENCY_KEY_HEADER
-
-
-@dataclass(frozen=True)
-class Answer:
-    description: str
-    model: type[BaseModel] | None = None  # None: a problem+json body
-    headers: dict[str, bool] = field(default_factory=dict)  # response header -> always sent
-
-
-@dataclass(frozen=True)
-class Operation:
-    """What the document says of one route beyond its method, path and scopes."""
-
-    operation_id: str
-    tag: str
-    summary: str
-    description: str
-    answers: dict[int, Answer]  # what the API function answers, success and refusals
-    request: type[BaseModel] | None = None
-    headers: tuple[str, ...] = ()  # request headers besides X-Correlation-Id (components names)
-    links: dict[str, Any] = field(default_factory=dict)  # on the success answer
-
-
 CORRELATED = {CORRELATION_ID_HEADER: False}  # the function sets it on all its answers
-RETRY_AFTER = CORRELATED | {"Retry-After": True}
 
-OPERATIONS: dict[tuple[str, str], Operation] = {
-    ("GET", "/products"): Operation(
-        operation_id="listProducts",
-        tag="products",
-        summary="List the catalog",
-        description="Every product with its unit price and the stock available now.",
-        answers={
-            200: Answer("The catalog.", models.ProductList, {CORRELATION_ID_HEADER: True}),
-        },
-    ),
-    ("GET", "/products/{sku}"): Operation(
-        operation_id="getProduct",
-        tag="products",
-        summary="Get one product",
-        description="One product by SKU.",
-        answers={
-            200: Answer("The product.", models.Product, {CORRELATION_ID_HEADER: True}),
-            404: Answer(
-                "No product with this SKU (a SKU that breaks the pattern is not found either).",
-                headers=CORRELATED,
-            ),
-        },
-    ),
-    ("POST", "/orders"): Operation(
-        operation_id="placeOrder",
-        tag="orders",
-        summary="Place an order",
-        description=(
-            "Records the order as `ACCEPTED` and queues it, then answers 202 with its status "
-            "link: a worker prices it from the catalog, reserves stock and settles it "
-            "`CONFIRMED` or `REJECTED` (poll the link, or give a `callbackUrl` for a signed "
-            "webhook). Prices are never taken from the client.\n\n"
-            f"Send an `{IDEMPOTENCY_KEY_HEADER}` to retry safely: the same key and body answer "
-            "the first 202 again and make one order, for 24 hours per client."
-        ),
-        request=models.PlaceOrder,
-        headers=(IDEMPOTENCY_KEY_HEADER,),
-        answers={
-            202: Answer(
-                "Accepted and queued: poll `Location` until the order leaves `ACCEPTED`.",
-                models.OrderAccepted,
-                {"Location": True, CORRELATION_ID_HEADER: True},
-            ),
-            400: Answer(
-                "The body breaks the `PlaceOrder` schema (API Gateway's request validator, "
-                "`gateway-BAD_REQUEST_BODY`, before the function runs), is not JSON (or not "
-                f"valid base64 when sent as binary), or the `{IDEMPOTENCY_KEY_HEADER}` breaks "
-                "its pattern.",
-                headers=CORRELATED,
-            ),
-            409: Answer(
-                f"A request with this `{IDEMPOTENCY_KEY_HEADER}` is still being served: retry "
-                "after `Retry-After` seconds.",
-                headers=RETRY_AFTER,
-            ),
-            413: Answer(
-                f"The body is over {API_BODY_LIMIT_BYTES} bytes (over 10 MB the gateway itself "
-                "refuses it).",
-                headers=CORRELATED,
-            ),
-            415: Answer("The body is not sent as `application/json`.", headers=CORRELATED),
-            422: Answer(
-                "The body fits the schema but is refused: it names a SKU twice or has a "
-                "`callbackUrl` the system may not call (`errors` points at each offending "
-                "member; a body that breaks the schema gets this answer too where no gateway "
-                f"validated it first); or the `{IDEMPOTENCY_KEY_HEADER}` was used with another "
-                "body in the last 24 hours.",
-                headers=CORRELATED,
-            ),
-            503: Answer(
-                "The order could not be queued and nothing was recorded: retry after "
-                f"`Retry-After` seconds (with the same `{IDEMPOTENCY_KEY_HEADER}`).",
-                headers=RETRY_AFTER,
-            ),
-        },
-        links={
-            "getOrder": {
-                "operationId": "getOrder",
-                "parameters": {"orderId": "$response.body#/orderId"},
-                "description": "The order's status: poll it until it leaves `ACCEPTED`.",
-            }
-        },
-    ),
-    ("GET", "/orders/{orderId}"): Operation(
-        operation_id="getOrder",
-        tag="orders",
-        summary="Get an order's status",
-        description=(
-            "The order as its client sees it: `ACCEPTED` until settled, then `CONFIRMED` "
-            "(`unitPrice` and `total` set) or `REJECTED` (`reason` says why), and how its "
-            "webhook deliveries went."
-        ),
-        answers={
-            200: Answer("The order.", models.Order, {CORRELATION_ID_HEADER: True}),
-            404: Answer(
-                "No order with this id placed by this client (other clients' orders are not "
-                "found either).",
-                headers=CORRELATED,
-            ),
-        },
-    ),
-}
 
 # Answers every operation can get: API Gateway's own (its authorizer, throttling, a failed or
 # timed-out function) and the function's last resort. Components/responses names.
@@ -269,24 +149,21 @@ absent or malformed).
 Money is integer minor units with an ISO 4217 currency. On AWS every path carries the stage \
 prefix (`/v1`), and so do the links the API answers.
 
-Generated by `make contracts` (infra/contracts.py) from the models, the topology and the API \
+Generated by `make contracts` (infra/tools/contracts.py) from the models, the topology and the API \
 function: do not edit by hand."""
 
 
 def openapi() -> dict[str, Any]:
     """The API's OpenAPI 3.1 document."""
     routes = TOPOLOGY.routes
-    documented = {(route.method, route.path) for route in routes}
-    if documented != set(OPERATIONS) or documented != set(handler.ROUTES):
-        raise ValueError(
-            f"routes {sorted(documented)}, operations {sorted(OPERATIONS)} and the API "
-            f"function's {sorted(handler.ROUTES)} differ"
-        )
-    bodies: list[tuple[type[BaseModel], Mode]] = [(models.Problem, "serialization")]
-    for operation in OPERATIONS.values():
-        if operation.request is not None:
-            bodies.append((operation.request, "validation"))
-        bodies += [(a.model, "serialization") for a in operation.answers.values() if a.model]
+    undocumented = [f"{r.method} {r.path}" for r in routes if r.operation is None]
+    if undocumented:
+        raise ValueError(f"routes without operation metadata: {undocumented}")
+    bodies: list[tuple[type[BaseModel], Mode]] = [(Problem, "serialization")]
+    for route in routes:
+        if route.request_body is not None:
+            bodies.append(API_CONTRACTS[route.request_body])
+        bodies += [API_CONTRACTS[a.body] for a in _operation_of(route).answers.values() if a.body]
     _, schemas = models_json_schema(
         list(dict.fromkeys(bodies)), by_alias=True, ref_template="#/components/schemas/{model}"
     )
@@ -354,20 +231,26 @@ def openapi() -> dict[str, Any]:
     }
 
 
+def _operation_of(route: Route) -> Operation:
+    assert route.operation is not None
+    return route.operation
+
+
 def _operation(route: Route) -> dict[str, Any]:
-    operation = OPERATIONS[(route.method, route.path)]
-    parameters = [_ref("parameters", name) for name in _path_parameters(route.path)]
+    operation = _operation_of(route)
+    parameters = [_ref("parameters", name) for name in route.parameters]
     parameters += [_ref("parameters", name) for name in operation.headers]
     parameters.append(_ref("parameters", CORRELATION_ID_HEADER))
     responses: dict[str, Any] = {}
     for status, answer in operation.answers.items():
-        if answer.model is None:
+        if answer.body is None:
             responses[str(status)] = _problem_answer(answer.description, answer.headers)
         else:
+            model = API_CONTRACTS[answer.body][0]
             responses[str(status)] = {
                 "description": answer.description,
                 "headers": _header_objects(answer.headers),
-                "content": {"application/json": {"schema": _ref("schemas", answer.model.__name__)}},
+                "content": {"application/json": {"schema": _ref("schemas", model.__name__)}},
             } | ({"links": operation.links} if operation.links and status < 300 else {})
     responses |= {str(status): _ref("responses", name) for status, name in EVERY_OPERATION.items()}
     document: dict[str, Any] = {
@@ -379,13 +262,14 @@ def _operation(route: Route) -> dict[str, Any]:
         "security": [{SECURITY_SCHEME: [scope], API_KEY_SCHEME: []} for scope in route.scopes],
         "parameters": parameters,
     }
-    if operation.request is not None:
+    if route.request_body is not None:
+        request = API_CONTRACTS[route.request_body][0]
         example = json.loads(_sample_body(f"api/{_snake(operation.operation_id)}"))
         document["requestBody"] = {
             "required": True,
             "content": {
                 "application/json": {
-                    "schema": _ref("schemas", operation.request.__name__),
+                    "schema": _ref("schemas", request.__name__),
                     "example": example,
                 }
             },
@@ -398,7 +282,7 @@ def _problem_answer(description: str, headers: dict[str, bool]) -> dict[str, Any
     return {
         "description": description,
         "headers": _header_objects(headers),
-        "content": {PROBLEM_JSON: {"schema": _ref("schemas", models.Problem.__name__)}},
+        "content": {PROBLEM_JSON: {"schema": _ref("schemas", Problem.__name__)}},
     }
 
 
@@ -416,7 +300,7 @@ def _parameters() -> dict[str, Any]:
             "in": "path",
             "required": True,
             "description": "The order's id, a UUIDv7 (lowercase) as the 202 answer gave it.",
-            "schema": {"type": "string", "format": "uuid", "pattern": handler.ORDER_ID.pattern},
+            "schema": {"type": "string", "format": "uuid", "pattern": http.ORDER_ID.pattern},
         },
         IDEMPOTENCY_KEY_HEADER: {
             "name": IDEMPOTENCY_KEY_HEADER,
@@ -426,7 +310,7 @@ def _parameters() -> dict[str, Any]:
                 "Makes a retry safe: the same key and body answer the first 202 again and make "
                 "one order (per client, for 24 hours)."
             ),
-            "schema": {"type": "string", "pattern": handler.IDEMPOTENCY_KEY.pattern},
+            "schema": {"type": "string", "pattern": http.IDEMPOTENCY_KEY.pattern},
         },
         CORRELATION_ID_HEADER: {
             "name": CORRELATION_ID_HEADER,
@@ -436,7 +320,7 @@ def _parameters() -> dict[str, Any]:
                 "Your id for this request, carried into every log line and message of the work "
                 "it starts. Absent or malformed: API Gateway's request id is used."
             ),
-            "schema": {"type": "string", "pattern": handler.CORRELATION_ID.pattern},
+            "schema": {"type": "string", "pattern": http.CORRELATION_ID.pattern},
         },
     }
 
@@ -446,7 +330,7 @@ def _headers() -> dict[str, Any]:
     return {
         CORRELATION_ID_HEADER: {
             "description": "The request's correlation id: yours if well formed, else generated.",
-            "schema": {"type": "string", "pattern": handler.CORRELATION_ID.pattern},
+            "schema": {"type": "string", "pattern": http.CORRELATION_ID.pattern},
         },
         "Location": {
             "description": "The order's status URL (with the stage prefix on AWS).",
@@ -478,10 +362,6 @@ def _header_objects(headers: dict[str, bool]) -> dict[str, Any]:
 
 def _ref(kind: str, name: str) -> dict[str, str]:
     return {"$ref": f"#/components/{kind}/{name}"}
-
-
-def _path_parameters(path: str) -> list[str]:
-    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
 
 
 def _snake(name: str) -> str:

@@ -1,0 +1,32 @@
+"""What the notifier reads from its environment (see shared.settings)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from notifications.delivery.decide import Schedule
+from shared.settings import FunctionSettings
+
+
+class NotifierSettings(FunctionSettings):
+    deliveries_table_name: str = Field(min_length=1)
+    notifications_queue_url: str = Field(min_length=1)  # to reschedule its own messages
+    notifications_dlq_url: str = Field(min_length=1)
+    orders_queue_url: str = Field(min_length=1)  # where delivery updates go back to
+    webhook_secret_arn: str = Field(min_length=1)
+    webhook_max_attempts: int = Field(ge=1)
+    webhook_retry_base_seconds: float = Field(gt=0)
+    webhook_retry_max_delay_seconds: float = Field(gt=0, le=43_200)
+    webhook_connect_timeout_seconds: float = Field(gt=0)
+    webhook_read_timeout_seconds: float = Field(gt=0)
+    webhook_record_retention_days: int = Field(ge=1)
+    # set only by the local runtime: callbacks may use plain http to loopback addresses
+    webhook_local_mode: bool = False
+
+    @property
+    def schedule(self) -> Schedule:
+        return Schedule(
+            max_attempts=self.webhook_max_attempts,
+            base_delay_s=self.webhook_retry_base_seconds,
+            max_delay_s=self.webhook_retry_max_delay_seconds,
+        )
