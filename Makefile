@@ -36,7 +36,7 @@ bench: $(VENV)/.run-deps ## cold-start import time and memory of each function (
 	$(BIN)/python -m infra.bench
 
 contracts: $(VENV)/.dev-deps ## regenerate events/schemas and events/openapi.json
-	$(BIN)/python -m infra.contracts
+	$(BIN)/python -m infra.tools.contracts
 
 lock: $(BIN)/uv ## re-resolve requirements/*.lock from pyproject.toml
 	$(BIN)/uv pip compile pyproject.toml --extra local --universal --python-version 3.11 \

@@ -356,7 +356,9 @@ class Topology:
                 for index_name in function.indexes:
                     table, _ = self.index(index_name)
                     if table.name not in function.tables:
-                        problems.append(f"{function.name}: queries {index_name} of a table it lacks")
+                        problems.append(
+                            f"{function.name}: queries {index_name} of a table it lacks"
+                        )
             except KeyError as unknown:
                 problems.append(f"{function.name}: {unknown.args[0]}")
                 continue
@@ -583,7 +585,9 @@ LIST_PRODUCTS = Operation(
     tag="products",
     summary="List the catalog",
     description="Every product with its unit price and the stock available now.",
-    answers={200: Answer("The catalog.", "api/product-list.response", {CORRELATION_ID_HEADER: True})},
+    answers={
+        200: Answer("The catalog.", "api/product-list.response", {CORRELATION_ID_HEADER: True})
+    },
 )
 GET_PRODUCT = Operation(
     operation_id="getProduct",

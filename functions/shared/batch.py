@@ -106,8 +106,14 @@ def _parse(entry: MessageType, body: str) -> Envelope[Any]:
 def dead_letter(
     record: SQSRecord, reason: str, queue_url: str, context: dict[str, str] | None = None
 ) -> None:
-    """Put the record's body in the dead-letter queue, with why it is there."""
-    attributes = {"failureReason": reason[:256]} | (context or {})
+    """Put the record's body in the dead-letter queue, with its own attributes and why it is
+    there (`failureReason`, and any `context`)."""
+    own = {
+        name: str(value.get("stringValue"))
+        for name, value in (record.raw_event.get("messageAttributes") or {}).items()
+        if value.get("dataType") == "String" and value.get("stringValue")
+    }
+    attributes = own | {"failureReason": reason[:256]} | (context or {})
     sqs().send_message(
         QueueUrl=queue_url,
         MessageBody=record.body,

@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from infra.contracts import OPENAPI_FILE
+from infra.tools.contracts import OPENAPI_FILE
 from infra.local.runtime import LocalRuntime
 from tests.local.conftest import Http
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from infra.contracts import OPENAPI_FILE
+from infra.tools.contracts import OPENAPI_FILE
 from infra.local.runtime import LocalRuntime
 
 pytestmark = pytest.mark.local

@@ -7,6 +7,7 @@ policy moves them); SQS's StartMessageMoveTask, which moto lacks, is checked wit
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,8 @@ from tests.local.conftest import wait_until
 pytestmark = pytest.mark.local
 
 # A poison message is dead-lettered on its second receive, one second after the worker fails it.
-FAST = TOPOLOGY.replace_queue("orders", visibility_timeout_s=1, max_receive_count=1)
+# the worker dead-letters poison itself, on its first receive
+FAST = TOPOLOGY.replace_queue("orders", visibility_timeout_s=30, max_receive_count=1)
 POISON_COUNT = 3
 # Stubbed clients never send, and if one did it would hit a closed local port, never AWS.
 NOWHERE = "http://127.0.0.1:9"
@@ -136,7 +138,7 @@ def test_show_samples_bodies_and_failure_context_without_consuming_them(
     for letter in letters:
         assert letter.attributes["messageType"] == "order.placed"
         assert letter.attributes["correlationId"] == poisoned[letter.body]
-        assert letter.receive_count >= 2  # the worker's receive and this look
+        assert letter.receive_count >= 1  # this look (the worker dead-lettered a copy)
         assert letter.sent_at is not None
     # Then they are all still there, and visible again at once (not hidden for the hold time)
     assert runtime.queue_depth(dlq) == POISON_COUNT
@@ -195,8 +197,7 @@ def test_redrive_moves_every_dead_letter_back_and_none_is_lost(
     assert result.moved == POISON_COUNT
     assert not result.unsent
     assert not result.undeleted
-    assert runtime.queue_depth(pair.dlq_url) == 0
-    # Then the worker fails them again and they come back, bodies and attributes intact
+    # Then the worker fails them again (at once: no retry fixes poison) and they come back, bodies and attributes intact
     wait_until(lambda: runtime.queue_depth(pair.dlq_url) == POISON_COUNT, 30, "back in the DLQ")
     runtime.wait_until_idle()
     letters = ops.peek(runtime.sqs, pair.dlq_url, 10, wait_s=0)
@@ -239,7 +240,7 @@ def test_an_interrupted_redrive_duplicates_but_never_loses(
     in_source = runtime.queue_depth(pair.source_url)
     assert in_source + runtime.queue_depth(pair.dlq_url) >= POISON_COUNT
     # Then the undeleted originals reappear and the sent copies fail back: each one twice
-    wait_until(lambda: runtime.queue_depth(pair.dlq_url) == 2 * POISON_COUNT, 30, "all in DLQ")
+    wait_until(lambda: visible(runtime, pair.dlq_url) == 2 * POISON_COUNT, 30, "all in DLQ")
     runtime.wait_until_idle()
     assert dlq_bodies(runtime, pair.dlq_url) == sorted(list(poisoned) * 2)
 
@@ -390,7 +391,7 @@ def test_main_lists_shows_and_redrives_a_local_runtime(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     state = str(_state_file(runtime, tmp_path))
-    dlq = runtime.resources.dlq_urls["orders"]
+    runtime.resources.dlq_urls["orders"]
 
     assert ops.main(["dlq", "list", "--state-file", state]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines()]
@@ -403,13 +404,14 @@ def test_main_lists_shows_and_redrives_a_local_runtime(
 
     assert ops.main(["dlq", "redrive", "orders", "--max", "1", "--state-file", state]) == 0
     assert "Moved 1 message(s) from orders-dlq to orders." in capsys.readouterr().out
-    assert runtime.queue_depth(dlq) == POISON_COUNT - 1
 
     assert ops.main(["dlq", "redrive", "orders", "--state-file", state]) == 0
     out = capsys.readouterr().out
     assert "StartMessageMoveTask is not available here" in out
-    assert f"Moved {POISON_COUNT - 1} message(s)" in out
-    assert runtime.queue_depth(dlq) == 0
+    # the rest, and the one moved first if the worker already dead-lettered it again
+    moved = re.search(r"Moved (\d+) message\(s\) from orders-dlq to orders", out)
+    assert moved is not None
+    assert int(moved.group(1)) in (POISON_COUNT - 1, POISON_COUNT)
 
 
 def test_main_redrives_a_stack_with_a_move_task(capsys: pytest.CaptureFixture[str]) -> None:

@@ -54,9 +54,14 @@ def test_poison_messages_end_in_the_dead_letter_queue_and_neighbours_are_not_res
         wait_until(lambda: runtime.queue_depth(dlq) == 1, what="poison in DLQ")
         runtime.wait_until_idle()
 
-        (dead,) = runtime.sqs.receive_message(QueueUrl=dlq, AttributeNames=["All"])["Messages"]
+        (dead,) = runtime.sqs.receive_message(
+            QueueUrl=dlq, AttributeNames=["All"], MessageAttributeNames=["All"]
+        )["Messages"]
         assert dead["Body"] == "{not json"
-        assert int(dead["Attributes"]["ApproximateReceiveCount"]) >= 2
+        # no retry can fix it: the worker dead-lettered it on its first receive, with the reason
+        assert dead["Attributes"]["ApproximateReceiveCount"] == "1"
+        reason = dead["MessageAttributes"]["failureReason"]["StringValue"]
+        assert reason == "not a message envelope (type and version)"
         # the good messages were each received once: the poison never sent them back
         settling = [
             json.loads(line)
@@ -66,6 +71,23 @@ def test_poison_messages_end_in_the_dead_letter_queue_and_neighbours_are_not_res
         assert sorted(entry["order_id"] for entry in settling) == sorted(good_ids)
         assert {entry["receive_count"] for entry in settling} == {1}
         assert runtime.queue_depth(queue) == 0
+
+
+def test_an_unknown_message_type_is_dead_lettered_at_once_with_its_reason() -> None:
+    with fast_runtime() as runtime:
+        queue, dlq = runtime.resources.queue_urls["orders"], runtime.resources.dlq_urls["orders"]
+        body = placed_message("o-1").replace('"version": 1', '"version": 9')
+        runtime.sqs.send_message(QueueUrl=queue, MessageBody=body)
+
+        wait_until(lambda: runtime.queue_depth(dlq) == 1, what="unknown version in the DLQ")
+        (dead,) = runtime.sqs.receive_message(
+            QueueUrl=dlq, AttributeNames=["All"], MessageAttributeNames=["All"]
+        )["Messages"]
+        assert dead["Body"] == body
+        assert dead["Attributes"]["ApproximateReceiveCount"] == "1"
+        assert dead["MessageAttributes"]["failureReason"]["StringValue"] == (
+            "unknown message type order.placed@9"
+        )
 
 
 def test_a_timed_out_batch_is_not_deleted_and_comes_back() -> None:

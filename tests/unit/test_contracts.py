@@ -13,7 +13,7 @@ import pytest
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
-from infra import contracts
+from infra.tools import contracts
 from infra.topology import SCOPES, TOPOLOGY
 from tests.conftest import load_event
 

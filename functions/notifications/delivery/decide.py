@@ -61,10 +61,8 @@ def decide(result: AttemptResult, attempt: int, schedule: Schedule, jitter: floa
     if result.delivered:
         assert result.status_code is not None
         return Delivered(result.status_code)
-    if not retryable(result):
+    if not retryable(result) or attempt >= schedule.max_attempts:
         return GiveUp(result.reason)
-    if attempt >= schedule.max_attempts:
-        return GiveUp(f"{result.reason} (attempt {attempt} of {schedule.max_attempts})")
     return RetryLater(backoff_delay(attempt, result.retry_after_s, schedule, jitter), result.reason)
 
 
