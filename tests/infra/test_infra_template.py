@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +215,32 @@ def test_each_stack_synthesizes_alone_to_the_same_template(
     # Then it synthesizes, to the very template it has beside the others: it refers to none
     assert list(alone.templates) == [stack]
     assert alone.templates[stack] == synthesized.templates[stack]
+
+
+def test_the_app_imports_no_lambda_code() -> None:
+    # Given a fresh interpreter that can import functions/ (as pytest and the local runtime can)
+    script = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(FUNCTIONS_DIR)!r})\n"
+        "import infra.cdk.app\n"
+        "print([m for m, v in list(sys.modules.items())"
+        f" if (getattr(v, '__file__', None) or '').startswith({str(FUNCTIONS_DIR)!r})])\n"
+    )
+
+    # When it imports the CDK app
+    result = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        | {"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+    # Then no module of functions/ was loaded (request models come from events/schemas)
+    assert result.stdout.strip() == "[]"
 
 
 def test_the_messaging_stack_holds_the_queues_and_their_parameters_and_nothing_else(
