@@ -26,11 +26,11 @@ typecheck: $(VENV)/.dev-deps
 pytest: $(VENV)/.dev-deps node_modules/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-synth: $(VENV)/.dev-deps node_modules/.installed ## CloudFormation into cdk.out/, offline
+synth: $(VENV)/.dev-deps node_modules/.installed ## CloudFormation of every stack into cdk.out/, offline
 	npx cdk synth -q
 
-deploy: $(VENV)/.dev-deps node_modules/.installed ## needs AWS credentials
-	npx cdk deploy
+deploy: $(VENV)/.dev-deps node_modules/.installed ## needs AWS credentials: every stack, in order
+	npx cdk deploy --all
 
 bench: $(VENV)/.run-deps ## cold-start import time and memory of each function (.bench/)
 	$(BIN)/python -m infra.bench

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from aws_cdk import RemovalPolicy, Stack
@@ -20,19 +21,29 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra import contracts
 from infra.cdk.nag import acknowledge
 from infra.cdk.naming import construct_id
 from infra.draft4 import to_draft4
-from infra.topology import API_KEY_HEADER, CATCH_ALL_SCOPES, AppClient, Route, Topology
+from infra.topology import (
+    API_KEY_HEADER,
+    CATCH_ALL_SCOPES,
+    PROBLEM_TYPE_PREFIX,
+    STAGE_BURST_LIMIT,
+    STAGE_RATE_LIMIT_PER_SECOND,
+    AppClient,
+    Route,
+    Topology,
+)
 
+# The committed contracts (`make contracts` writes them from the models; a drift test keeps
+# them equal): the app reads these files and never imports Lambda code.
+SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "events" / "schemas"
 STAGE_NAME = "v1"
-THROTTLING_RATE_LIMIT = 100  # steady requests per second, for the whole stage
-THROTTLING_BURST_LIMIT = 200
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 
 PROBLEM_JSON = "application/problem+json"
-PROBLEM_TYPE_PREFIX = "urn:orders-api:problem:gateway-"
+# API Gateway's own errors: `<prefix>gateway-<response type>`, apart from the function's types.
+GATEWAY_PROBLEM_TYPE_PREFIX = f"{PROBLEM_TYPE_PREFIX}gateway-"
 # Gateway response types this API can meet today, with the status API Gateway documents for
 # them. DEFAULT_4XX/DEFAULT_5XX catch every other type; their status varies by type and a
 # gateway response template cannot read it, so their body carries no "status" member.
@@ -102,8 +113,8 @@ class Api(Construct):
                 data_trace_enabled=False,  # request and response bodies stay out of the logs
                 tracing_enabled=True,
                 metrics_enabled=True,
-                throttling_rate_limit=THROTTLING_RATE_LIMIT,
-                throttling_burst_limit=THROTTLING_BURST_LIMIT,
+                throttling_rate_limit=STAGE_RATE_LIMIT_PER_SECOND,
+                throttling_burst_limit=STAGE_BURST_LIMIT,
             ),
             api_key_source_type=apigateway.ApiKeySourceType.HEADER,  # API_KEY_HEADER
             # Nothing is open by default: a method added without options is a catch-all. Every
@@ -231,9 +242,11 @@ class Api(Construct):
 
 
 def contract_schema(stem: str) -> dict[str, Any]:
-    """The JSON Schema `make contracts` writes for `stem`, rendered from the models now."""
-    rendered = contracts.render()[contracts.SCHEMAS_DIR / f"{stem}.schema.json"]
-    return json.loads(rendered)  # type: ignore[no-any-return]
+    """The committed JSON Schema of `stem` (events/schemas/<stem>.schema.json)."""
+    schema_file = SCHEMAS_DIR / f"{stem}.schema.json"
+    if not schema_file.is_file():
+        raise ValueError(f"no contract {stem!r}: {schema_file} is missing (run `make contracts`)")
+    return json.loads(schema_file.read_text())  # type: ignore[no-any-return]
 
 
 def path_parameters(path: str) -> list[str]:
@@ -244,7 +257,7 @@ def path_parameters(path: str) -> list[str]:
 def problem_template(status: int | None) -> str:
     """An RFC 9457 body for API Gateway's own errors (`messageString` is already quoted)."""
     members = [
-        f'"type":"{PROBLEM_TYPE_PREFIX}$context.error.responseType"',
+        f'"type":"{GATEWAY_PROBLEM_TYPE_PREFIX}$context.error.responseType"',
         '"title":$context.error.messageString',
         *([f'"status":{status}'] if status is not None else []),
         '"requestId":"$context.requestId"',

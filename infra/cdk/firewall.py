@@ -15,17 +15,15 @@ from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from infra.cdk.api import PROBLEM_TYPE_PREFIX
+from infra.cdk.api import GATEWAY_PROBLEM_TYPE_PREFIX
+from infra.topology import WAF_RATE_LIMIT_PER_IP, WAF_RATE_LIMIT_PER_TOKEN
 
 MANAGED_RULE_GROUPS = ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet")
+# The topology's WAF limits count requests per 5 minutes.
 RATE_WINDOW_SECONDS = 300
-# Requests per RATE_WINDOW_SECONDS: 10 per second sustained per token (the stage allows 100 in
-# all), and more per IP, since many clients may share one NAT address.
-RATE_LIMIT_PER_TOKEN = 3000
-RATE_LIMIT_PER_IP = 6000
 THROTTLED_BODY_KEY = "throttled"
 THROTTLED_BODY = json.dumps(
-    {"type": f"{PROBLEM_TYPE_PREFIX}THROTTLED", "title": "Too Many Requests", "status": 429}
+    {"type": f"{GATEWAY_PROBLEM_TYPE_PREFIX}THROTTLED", "title": "Too Many Requests", "status": 429}
 )
 
 
@@ -57,7 +55,7 @@ class Firewall(Construct):
                             )
                         )
                     ],
-                    limit=RATE_LIMIT_PER_TOKEN,
+                    limit=WAF_RATE_LIMIT_PER_TOKEN,
                     evaluation_window_sec=RATE_WINDOW_SECONDS,
                 ),
             )
@@ -68,7 +66,7 @@ class Firewall(Construct):
                 len(rules),
                 wafv2.CfnWebACL.RateBasedStatementProperty(
                     aggregate_key_type="IP",
-                    limit=RATE_LIMIT_PER_IP,
+                    limit=WAF_RATE_LIMIT_PER_IP,
                     evaluation_window_sec=RATE_WINDOW_SECONDS,
                 ),
             )

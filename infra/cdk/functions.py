@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, IgnoreMode, RemovalPolicy
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -14,22 +14,23 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra.cdk.messaging import Messaging
+from infra.cdk.messaging import ImportedQueues
 from infra.cdk.nag import acknowledge
 from infra.cdk.naming import construct_id
 from infra.cdk.secrets import Secrets
 from infra.cdk.storage import Storage
-from infra.topology import Access, Function, Topology, common_environment
+from infra.topology import Access, Function, Topology
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
-# Caches and editor litter would change the asset hash without changing the code.
+# Caches and editor litter would change the asset hash without changing the code
+# (.gitignore syntax: a pattern without a leading slash matches at any depth).
 ASSET_EXCLUDES = [
-    "**/__pycache__",
-    "**/*.py[cod]",
-    "**/.mypy_cache",
-    "**/.pytest_cache",
-    "**/.ruff_cache",
-    "**/.DS_Store",
+    "__pycache__/",
+    "*.py[cod]",
+    ".mypy_cache/",
+    ".pytest_cache/",
+    ".ruff_cache/",
+    ".DS_Store",
 ]
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -44,7 +45,8 @@ POWERTOOLS_LAYER_PARAMETER = (
 SCHEDULE_DELIVERY_RETRIES = 2
 
 # Table grants: CDK's grant_read_data/grant_write_data actions without the stream-only ones
-# (no table has a stream). Indexes are granted by name, and only what an index serves.
+# (no table has a stream). An index is granted by name, Query only, to the functions that
+# declare they query it.
 TABLE_READ_ACTIONS = (
     "dynamodb:BatchGetItem",
     "dynamodb:ConditionCheckItem",
@@ -60,7 +62,7 @@ TABLE_WRITE_ACTIONS = (
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
 )
-INDEX_READ_ACTIONS = ("dynamodb:Query", "dynamodb:Scan")
+INDEX_READ_ACTIONS = ("dynamodb:Query",)
 TABLE_ACTIONS: dict[Access, tuple[str, ...]] = {
     "read": TABLE_READ_ACTIONS,
     "write": TABLE_WRITE_ACTIONS,
@@ -74,10 +76,10 @@ XRAY_REASON = (
 
 
 class Functions(Construct):
-    """One function per topology function, wired to exactly the resources it declares.
+    """One function per topology function of `component`, wired to exactly what it declares.
 
     Boto3 comes with the runtime and Powertools (with pydantic) from its public layer, so the
-    asset is `functions/` as it is: no bundling.
+    asset is `functions/` as it is, without the other components' packages: no bundling.
     """
 
     def __init__(
@@ -86,39 +88,44 @@ class Functions(Construct):
         id: str,
         *,
         topology: Topology,
+        component: str,
         storage: Storage,
-        messaging: Messaging,
+        queues: ImportedQueues,
         secrets: Secrets,
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, id)
         self._topology = topology
         self._storage = storage
-        self._messaging = messaging
+        self._queues = queues
         self._secrets = secrets
         self._removal_policy = removal_policy
-        self._code = lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=ASSET_EXCLUDES)
+        self._code = lambda_.Code.from_asset(
+            str(FUNCTIONS_DIR),
+            exclude=asset_excludes(topology, component),
+            ignore_mode=IgnoreMode.GIT,
+        )
         self._powertools = lambda_.LayerVersion.from_layer_version_arn(
             self,
             "PowertoolsLayer",
             ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_LAYER_PARAMETER),
         )
-        # Environment variable -> the deployed name, URL or ARN it carries.
+        # Environment variable -> the deployed name, URL or ARN it carries: this component's
+        # tables and secrets, and the queues and DLQs its functions use (from the messaging
+        # stack's parameters).
         self._resource_values = (
-            {table.env_var: storage.tables[table.name].table_name for table in topology.tables}
-            | {queue.env_var: messaging.queues[queue.name].queue_url for queue in topology.queues}
+            {topology.table(name).env_var: t.table_name for name, t in storage.tables.items()}
+            | {topology.queue(name).env_var: q.queue_url for name, q in queues.queues.items()}
             | {
-                queue.dlq_env_var: messaging.dead_letter_queues[queue.name].queue_url
-                for queue in topology.queues
-                if queue.dlq_env_var is not None
+                topology.dlq_env_var(name): q.queue_url
+                for name, q in queues.dead_letter_queues.items()
             }
-            | {
-                secret.env_var: secrets.secrets[secret.name].secret_arn
-                for secret in topology.secrets
-            }
+            | {topology.secret(name).env_var: s.secret_arn for name, s in secrets.secrets.items()}
         )
         self.by_name: dict[str, lambda_.Function] = {
-            spec.name: self._function(spec) for spec in topology.functions
+            spec.name: self._function(spec)
+            for spec in topology.functions
+            if spec.component == component
         }
 
     def _function(self, spec: Function) -> lambda_.Function:
@@ -136,7 +143,7 @@ class Functions(Construct):
             self, f"{name}Logs", retention=LOG_RETENTION, removal_policy=self._removal_policy
         )
         log_group.grant_write(role)
-        environment = common_environment(spec) | {
+        environment = self._topology.static_environment(spec) | {
             variable: self._resource_values[variable]
             for variable in self._topology.environment_names(spec)
         }
@@ -160,19 +167,23 @@ class Functions(Construct):
         acknowledge(
             role.node.find_child("DefaultPolicy"), "IAM5", XRAY_REASON, finding="Resource::*"
         )
-        for table_name, access in spec.tables.items():
-            self._grant_table(function, table_name, access)
+        for table_name in spec.tables:
+            self._grant_table(function, spec, table_name)
         for queue_name in spec.sends_to:
-            self._messaging.queues[queue_name].grant_send_messages(function)
-        for queue_name in spec.dead_letters_to:
-            self._messaging.dead_letter_queues[queue_name].grant_send_messages(function)
+            self._queues.queues[queue_name].grant_send_messages(function)
+        # A consumer dead-letters unknown message types into its own queue's DLQ itself.
+        for queue_name in self._topology.dead_letters(spec):
+            self._queues.dead_letter_queues[queue_name].grant_send_messages(function)
         for secret_name in spec.secrets:
             self._secrets.secrets[secret_name].grant_read(function)
         if (source := spec.event_source) is not None:
+            queue = self._queues.queues[source.queue]
+            if spec.reschedules:  # it sets its messages' next attempt itself
+                queue.grant(function, "sqs:ChangeMessageVisibility")
             window = source.max_batching_window_s
             function.add_event_source(
                 event_sources.SqsEventSource(
-                    self._messaging.queues[source.queue],
+                    queue,
                     batch_size=source.batch_size,
                     max_batching_window=Duration.seconds(window) if window > 0 else None,
                     max_concurrency=source.max_concurrency,
@@ -200,19 +211,34 @@ class Functions(Construct):
             )
         return function
 
-    def _grant_table(self, function: lambda_.Function, table_name: str, access: Access) -> None:
-        """`access` to the table and, for readers, Query/Scan on each of its indexes by name.
-
-        CDK's table grants cover `<table>/index/*`, which would include any index added later.
-        """
+    def _grant_table(self, function: lambda_.Function, spec: Function, table_name: str) -> None:
+        """The declared access to the table and Query on each of its indexes the function
+        declares it queries, by name (CDK's table grants cover `<table>/index/*`, which would
+        include any index added later)."""
         table = self._storage.tables[table_name]
         iam.Grant.add_to_principal(
-            grantee=function, actions=list(TABLE_ACTIONS[access]), resource_arns=[table.table_arn]
+            grantee=function,
+            actions=list(TABLE_ACTIONS[spec.tables[table_name]]),
+            resource_arns=[table.table_arn],
         )
-        indexes = self._topology.table(table_name).indexes
-        if access != "write" and indexes:
+        indexes = [
+            i.name for i in self._topology.table(table_name).indexes if i.name in spec.indexes
+        ]
+        if indexes:
             iam.Grant.add_to_principal(
                 grantee=function,
                 actions=list(INDEX_READ_ACTIONS),
-                resource_arns=[f"{table.table_arn}/index/{index.name}" for index in indexes],
+                resource_arns=[f"{table.table_arn}/index/{name}" for name in indexes],
             )
+
+
+def asset_excludes(topology: Topology, component: str) -> list[str]:
+    """What `component`'s code asset leaves out of functions/: the other components' packages
+    and caches. What remains is its own package, the shared kernel and the message models.
+
+    `/<name>/` (.gitignore syntax) is the top-level package only, directory and all: glob
+    mode's `<name>/**` leaves an empty directory behind, and `<name>` alone would also drop a
+    module or folder of that name anywhere below (say `messages/orders/`).
+    """
+    others = [f"/{c.name}/" for c in topology.components if c.name != component]
+    return [*others, *ASSET_EXCLUDES]

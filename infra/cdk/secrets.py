@@ -1,4 +1,4 @@
-"""Secrets Manager secrets, one per topology secret, created with a generated value."""
+"""Secrets Manager secrets, one per topology secret a component owns, with a generated value."""
 
 from __future__ import annotations
 
@@ -25,11 +25,19 @@ class Secrets(Construct):
     """Each secret holds a generated signing key; nothing secret is in the template."""
 
     def __init__(
-        self, scope: Construct, id: str, *, topology: Topology, removal_policy: RemovalPolicy
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        topology: Topology,
+        component: str,
+        removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, id)
         self.secrets: dict[str, secretsmanager.Secret] = {
-            spec.name: self._secret(spec, removal_policy) for spec in topology.secrets
+            spec.name: self._secret(spec, removal_policy)
+            for spec in topology.secrets
+            if spec.component == component
         }
 
     def _secret(self, spec: Secret, removal_policy: RemovalPolicy) -> secretsmanager.Secret:

@@ -1,5 +1,7 @@
-"""The stack, drawn like the architecture: API -> function -> queue -> function -> tables,
-and on through the notifications queue to the notifier, which reads the signing secret."""
+"""The stacks, drawn like the architecture: a messaging stack that owns the queues, and one stack
+per component that owns its tables, secrets and functions (and, for the component that serves
+it, the API in front of them). Component stacks find the queues through SSM parameters the
+messaging stack writes, never through CloudFormation exports."""
 
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ from infra.cdk.api import Api
 from infra.cdk.auth import Auth
 from infra.cdk.firewall import Firewall
 from infra.cdk.functions import Functions
-from infra.cdk.messaging import Messaging
-from infra.cdk.naming import construct_id
+from infra.cdk.messaging import ImportedQueues, Messaging
+from infra.cdk.naming import APP_NAME, construct_id, dlq_output, queue_output
 from infra.cdk.secrets import Secrets
 from infra.cdk.storage import Storage
 from infra.topology import APP_CLIENTS, AppClient, Topology
@@ -52,8 +54,13 @@ def waf_from_context(scope: Construct) -> bool:
     raise ValueError(f"context {WAF_CONTEXT}={value!r}: expected 'true' or 'false'")
 
 
-class AsyncOrdersStack(Stack):
-    """Everything `topology` declares, and nothing it does not."""
+class MessagingStack(Stack):
+    """Every topology queue and its DLQ, their URLs and ARNs as SSM parameters: nothing else.
+
+    The queues live here, not in the stack of the component that consumes them, because
+    components send to each other's queues (orders -> notifications and back): owned by the
+    component stacks, each would depend on the other, a cycle.
+    """
 
     def __init__(
         self,
@@ -61,29 +68,86 @@ class AsyncOrdersStack(Stack):
         id: str,
         *,
         topology: Topology,
+        app_name: str = APP_NAME,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, id, **kwargs)
+        messaging = Messaging(self, "Messaging", topology=topology, app_name=app_name)
+        for name, queue in messaging.queues.items():
+            CfnOutput(self, queue_output(name), value=queue.queue_url)
+        for name, dlq in messaging.dead_letter_queues.items():
+            CfnOutput(self, dlq_output(name), value=dlq.queue_url)
+
+
+class ComponentStack(Stack):
+    """What `component` owns in `topology` (its tables, secrets and functions, and the API if
+    it serves one), and nothing it does not: another component's table or secret is never
+    here, and queues are imported from the messaging stack's parameters."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        topology: Topology,
+        component: str,
         app_clients: Sequence[AppClient] = APP_CLIENTS,
+        app_name: str = APP_NAME,
         **kwargs: Any,
     ) -> None:
         if problems := topology.validate():
             raise ValueError("the topology is unsound: " + "; ".join(problems))
-        if not app_clients:
+        topology.component(component)  # a KeyError for a component the topology lacks
+        serves_api = any(
+            topology.function(route.function).component == component for route in topology.routes
+        )
+        if serves_api and not app_clients:
             raise ValueError("no app clients: nobody could call the API (every method needs a key)")
         super().__init__(scope, id, **kwargs)
         removal_policy = removal_policy_from_context(self)
-        waf = waf_from_context(self)
 
-        storage = Storage(self, "Storage", topology=topology, removal_policy=removal_policy)
-        messaging = Messaging(self, "Messaging", topology=topology)
-        secrets = Secrets(self, "Secrets", topology=topology, removal_policy=removal_policy)
+        specs = [f for f in topology.functions if f.component == component]
+        consumed = {f.event_source.queue for f in specs if f.event_source is not None}
+        storage = Storage(
+            self, "Storage", topology=topology, component=component, removal_policy=removal_policy
+        )
+        secrets = Secrets(
+            self, "Secrets", topology=topology, component=component, removal_policy=removal_policy
+        )
+        queues = ImportedQueues(
+            self,
+            "Queues",
+            topology=topology,
+            queue_names=consumed | {q for f in specs for q in topology.queue_urls_needed(f)},
+            dlq_names={q for f in specs for q in topology.dead_letters(f)},
+            app_name=app_name,
+        )
         functions = Functions(
             self,
             "Functions",
             topology=topology,
+            component=component,
             storage=storage,
-            messaging=messaging,
+            queues=queues,
             secrets=secrets,
             removal_policy=removal_policy,
         )
+        if serves_api:
+            self._api(topology, functions, app_clients, removal_policy)
+        for name, table in storage.tables.items():
+            CfnOutput(self, f"{construct_id(name)}TableName", value=table.table_name)
+        for name, secret in secrets.secrets.items():
+            CfnOutput(self, f"{construct_id(name)}SecretArn", value=secret.secret_arn)
+
+    def _api(
+        self,
+        topology: Topology,
+        functions: Functions,
+        app_clients: Sequence[AppClient],
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        """The REST API in front of the component's API function, its OAuth2 clients, usage
+        plans and (with `-c waf=true`) web ACL, and the outputs a client needs."""
         auth = Auth(self, "Auth", app_clients=app_clients, removal_policy=removal_policy)
         api = Api(
             self,
@@ -94,7 +158,7 @@ class AsyncOrdersStack(Stack):
             app_clients=app_clients,
             removal_policy=removal_policy,
         )
-        if waf:
+        if waf_from_context(self):
             Firewall(self, "Firewall", stage=api.rest_api.deployment_stage)
 
         CfnOutput(self, "ApiUrl", value=api.rest_api.url, description="Base URL of the stage")
@@ -130,11 +194,3 @@ class AsyncOrdersStack(Stack):
                 "aws apigateway get-api-key --include-value --api-key <id>",
             )
         CfnOutput(self, "UserPoolId", value=auth.user_pool.user_pool_id)
-        for name, queue in messaging.queues.items():
-            CfnOutput(self, f"{construct_id(name)}QueueUrl", value=queue.queue_url)
-        for name, dlq in messaging.dead_letter_queues.items():
-            CfnOutput(self, f"{construct_id(name)}DlqUrl", value=dlq.queue_url)
-        for name, table in storage.tables.items():
-            CfnOutput(self, f"{construct_id(name)}TableName", value=table.table_name)
-        for name, secret in secrets.secrets.items():
-            CfnOutput(self, f"{construct_id(name)}SecretArn", value=secret.secret_arn)

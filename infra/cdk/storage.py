@@ -1,4 +1,4 @@
-"""DynamoDB tables, one per topology table, with the global secondary indexes it declares."""
+"""DynamoDB tables, one per topology table a component owns, with the indexes it declares."""
 
 from __future__ import annotations
 
@@ -18,11 +18,19 @@ class Storage(Construct):
     """
 
     def __init__(
-        self, scope: Construct, id: str, *, topology: Topology, removal_policy: RemovalPolicy
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        topology: Topology,
+        component: str,
+        removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, id)
         self.tables: dict[str, dynamodb.Table] = {
-            spec.name: self._table(spec, removal_policy) for spec in topology.tables
+            spec.name: self._table(spec, removal_policy)
+            for spec in topology.tables
+            if spec.component == component
         }
 
     def _table(self, spec: Table, removal_policy: RemovalPolicy) -> dynamodb.Table:

@@ -1,0 +1,1 @@
+"""Operator and developer tools around the system: `orders-ops` (ops.py)."""

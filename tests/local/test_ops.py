@@ -18,9 +18,9 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
-from infra import ops
 from infra.local.runtime import LocalRuntime
-from infra.ops import QueuePair
+from infra.tools import ops
+from infra.tools.ops import QueuePair
 from infra.topology import TOPOLOGY
 from tests.local.conftest import wait_until
 
@@ -415,9 +415,8 @@ def test_main_lists_shows_and_redrives_a_local_runtime(
 
 
 def test_main_redrives_a_stack_with_a_move_task(capsys: pytest.CaptureFixture[str]) -> None:
-    base = "https://sqs.eu-west-1.amazonaws.com/111122223333/AsyncOrders"
+    base = "https://sqs.eu-west-1.amazonaws.com/111122223333/AsyncOrders-Messaging"
     outputs = {
-        "ApiUrl": "https://example.execute-api.eu-west-1.amazonaws.com/v1/",
         "OrdersQueueUrl": f"{base}-OrdersQueue",
         "OrdersDlqUrl": f"{base}-OrdersDlq",
         "NotificationsQueueUrl": f"{base}-NotificationsQueue",
@@ -432,7 +431,9 @@ def test_main_redrives_a_stack_with_a_move_task(capsys: pytest.CaptureFixture[st
 
     with Stubber(cloudformation) as cfn_stub, Stubber(sqs) as sqs_stub:
         cfn_stub.add_response(
-            "describe_stacks", _stack("AsyncOrders", outputs), {"StackName": "AsyncOrders"}
+            "describe_stacks",
+            _stack("AsyncOrders-Messaging", outputs),
+            {"StackName": "AsyncOrders-Messaging"},
         )
         pair = QueuePair(outputs["NotificationsQueueUrl"], outputs["NotificationsDlqUrl"])
         source_arn, dlq_arn = _expect_arns(sqs_stub, pair)
@@ -459,7 +460,7 @@ def test_main_redrives_a_stack_with_a_move_task(capsys: pytest.CaptureFixture[st
 def test_main_lists_a_stack_with_the_oldest_age_from_cloudwatch(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    base = "https://sqs.us-east-1.amazonaws.com/111122223333/AsyncOrders"
+    base = "https://sqs.us-east-1.amazonaws.com/111122223333/AsyncOrders-Messaging"
     outputs = {"OrdersQueueUrl": f"{base}-OrdersQueue", "OrdersDlqUrl": f"{base}-OrdersDlq"}
     clients = {name: _stubbable(name) for name in ("cloudformation", "sqs", "cloudwatch")}
     with (
@@ -467,7 +468,11 @@ def test_main_lists_a_stack_with_the_oldest_age_from_cloudwatch(
         Stubber(clients["sqs"]) as sqs_stub,
         Stubber(clients["cloudwatch"]) as cloudwatch_stub,
     ):
-        cfn_stub.add_response("describe_stacks", _stack("AsyncOrders", outputs))
+        cfn_stub.add_response(
+            "describe_stacks",
+            _stack("AsyncOrders-Messaging", outputs),
+            {"StackName": "AsyncOrders-Messaging"},
+        )
         cloudwatch_stub.add_response(
             "get_metric_data",
             {"MetricDataResults": [{"Id": "q0", "Values": [7260.0], "StatusCode": "Complete"}]},
@@ -489,13 +494,13 @@ def test_main_lists_a_stack_with_the_oldest_age_from_cloudwatch(
         )
 
         code = ops.main(
-            ["dlq", "list", "--stack", "AsyncOrders"],
+            ["dlq", "list", "--stack", "AsyncOrders-Messaging"],
             make_client=lambda service, *_: clients[service],
         )
 
     assert code == 0, capsys.readouterr().err
     rows = [line.split() for line in capsys.readouterr().out.splitlines()]
-    assert ["orders", "AsyncOrders-OrdersDlq", "5", "1", "2h", "1m"] in rows
+    assert ["orders", "AsyncOrders-Messaging-OrdersDlq", "5", "1", "2h", "1m"] in rows
 
 
 def test_a_missing_stack_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -504,7 +509,7 @@ def test_a_missing_stack_is_a_clear_error(capsys: pytest.CaptureFixture[str]) ->
         stub.add_client_error(
             "describe_stacks",
             service_error_code="ValidationError",
-            service_message="Stack with id Nope does not exist",
+            service_message="Stack with id Nope-Messaging does not exist",
         )
 
         code = ops.main(
@@ -513,7 +518,10 @@ def test_a_missing_stack_is_a_clear_error(capsys: pytest.CaptureFixture[str]) ->
         )
 
     assert code == 1
-    assert "stack 'Nope' not found: Stack with id Nope does not exist" in capsys.readouterr().err
+    assert (
+        "stack 'Nope-Messaging' not found: Stack with id Nope-Messaging does not exist"
+        in capsys.readouterr().err
+    )
 
 
 def test_a_missing_state_file_asks_whether_make_run_is_running(

@@ -1,0 +1,830 @@
+"""`orders-ops`: inspect the dead-letter queues and move their messages back, locally or on AWS.
+
+    orders-ops dlq list                          [TARGET] [--json]
+    orders-ops dlq show QUEUE [--max N]          [TARGET] [--json]
+    orders-ops dlq redrive QUEUE [--rate N] [--max M] [TARGET]
+
+TARGET is `--local` (the runtime `make run` started, described in .local/runtime.json),
+`--state-file PATH` (another such description) or `--stack NAME [--region R]` (a deployment:
+the app's stack prefix, `AsyncOrders`, or its messaging stack, `AsyncOrders-Messaging`, whose
+outputs `<Name>QueueUrl` and `<Name>DlqUrl` locate the queues). QUEUE is a topology queue name
+(`orders`, `notifications`) or its dead-letter queue's (`orders-dlq`).
+
+Exit codes: 0 done; 1 failed (no runtime or stack, an AWS error, messages left behind);
+2 usage (bad arguments, unknown queue); 130 interrupted.
+
+The functions below take boto3 clients and a mapping of queue name -> (source URL, DLQ URL), so
+tests and other tools can call them without the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
+
+import boto3
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+)
+
+from infra.cdk.naming import APP_NAME, MESSAGING, dlq_output, queue_output, stack_name
+from infra.topology import TOPOLOGY, Topology
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import (
+        MessageAttributeValueOutputTypeDef,
+        MessageAttributeValueTypeDef,
+        MessageTypeDef,
+        SendMessageBatchRequestEntryTypeDef,
+    )
+
+# Where `make run` describes the running local runtime (infra/local/__main__.py writes it).
+DEFAULT_STATE_FILE = Path(__file__).resolve().parents[2] / ".local" / "runtime.json"
+LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+SQS_BATCH_MAX = 10  # entries per SQS batch call
+SQS_BATCH_BYTES = 1024 * 1024  # total payload of one SendMessageBatch
+MOVE_TASK_MAX_RATE = 500  # StartMessageMoveTask's MaxNumberOfMessagesPerSecond ceiling
+PEEK_HOLD_S = 30  # how long `show` hides what it samples if it dies before releasing it
+MOVE_HOLD_S = 30  # how long `redrive` hides a batch between receiving and deleting it
+BODY_PREVIEW_CHARS = 2000
+
+# Error codes an endpoint gives for an action it does not have (emulators, older partitions).
+ACTION_MISSING_CODES = frozenset(
+    {"InvalidAction", "NotImplemented", "UnknownOperation", "UnknownOperationException"}
+)
+
+
+class QueuePair(NamedTuple):
+    source_url: str
+    dlq_url: str
+
+
+Queues = Mapping[str, QueuePair]
+# (service, region, endpoint URL) -> boto3 client; main() takes another for tests.
+ClientFactory = Callable[[str, str | None, str | None], Any]
+
+
+class OpsError(Exception):
+    """A failure the operator can act on: printed without a traceback."""
+
+    exit_code = EXIT_FAILED
+
+
+class UnknownQueue(OpsError):
+    exit_code = EXIT_USAGE
+
+
+class NoLocalRuntime(OpsError):
+    pass
+
+
+class StackNotFound(OpsError):
+    pass
+
+
+# Targets -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    queues: dict[str, QueuePair]
+    region: str | None
+    endpoint_url: str | None  # set for the local runtime
+    description: str
+
+
+def local_target(state_file: Path) -> Target:
+    """The local runtime described by `state_file` (what `LocalRuntime.describe()` returns)."""
+    try:
+        state = json.loads(state_file.read_text())
+    except FileNotFoundError:
+        raise NoLocalRuntime(f"{state_file} not found: is `make run` running?") from None
+    except (OSError, ValueError) as error:
+        raise NoLocalRuntime(f"cannot read {state_file}: {error}") from None
+    try:
+        sources, dlqs = state["queueUrls"], state["deadLetterQueueUrls"]
+        queues = {name: QueuePair(sources[name], dlq) for name, dlq in dlqs.items()}
+        endpoint_url, region = str(state["endpointUrl"]), str(state["region"])
+    except (KeyError, TypeError, AttributeError) as error:
+        raise NoLocalRuntime(
+            f"{state_file} does not describe a local runtime (no {error}): restart `make run`"
+        ) from None
+    return Target(queues, region, endpoint_url, f"the local runtime at {endpoint_url}")
+
+
+def messaging_stack(name: str) -> str:
+    """The stack that owns the queues: `AsyncOrders` (the app's prefix) -> `AsyncOrders-Messaging`;
+    the messaging stack's own name stays as it is."""
+    suffix = stack_name(MESSAGING, app_name="")  # "-Messaging"
+    return name if name.endswith(suffix) else f"{name}{suffix}"
+
+
+def stack_queues(cloudformation: Any, name: str, topology: Topology = TOPOLOGY) -> Queues:
+    """Each topology queue's URLs from the messaging stack's outputs `<Name>QueueUrl` and
+    `<Name>DlqUrl` (`name`: the app's prefix or the messaging stack's name)."""
+    stack = messaging_stack(name)
+    try:
+        stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+    except ClientError as error:
+        # CloudFormation answers ValidationError ("Stack with id X does not exist") for a missing
+        # stack, and for nothing else a plain name could cause.
+        if error.response.get("Error", {}).get("Code") != "ValidationError":
+            raise
+        message = error.response.get("Error", {}).get("Message", "")
+        raise StackNotFound(f"stack {stack!r} not found: {message}") from None
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    queues: dict[str, QueuePair] = {}
+    for queue in topology.queues:
+        source, dlq = outputs.get(queue_output(queue.name)), outputs.get(dlq_output(queue.name))
+        if source and dlq:
+            queues[queue.name] = QueuePair(source, dlq)
+    if not queues:
+        raise StackNotFound(
+            f"stack {stack!r} has no queue outputs (such as OrdersQueueUrl and OrdersDlqUrl):"
+            f" is it this project's messaging stack ({stack_name(MESSAGING)})?"
+        )
+    return queues
+
+
+def find_queue(queues: Queues, name: str) -> QueuePair:
+    """A queue by its topology name or its dead-letter queue's name (`orders-dlq`)."""
+    if name in queues:
+        return queues[name]
+    for pair in queues.values():
+        if _queue_name(pair.dlq_url) == name:
+            return pair
+    known = ", ".join(sorted(queues)) or "none"
+    raise UnknownQueue(f"no queue {name!r} here: known queues are {known}")
+
+
+# dlq list ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DlqStatus:
+    queue: str
+    dlq_url: str
+    visible: int
+    in_flight: int
+    oldest_age_s: float | None  # from CloudWatch; None where it has no data (locally)
+
+    @property
+    def messages(self) -> int:
+        return self.visible + self.in_flight
+
+
+def list_dlqs(sqs: SQSClient, queues: Queues, cloudwatch: Any = None) -> list[DlqStatus]:
+    """Every dead-letter queue's approximate depth and, when CloudWatch has it, oldest age."""
+    ages = _oldest_ages(cloudwatch, [pair.dlq_url for pair in queues.values()])
+    statuses = []
+    for name, pair in queues.items():
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=pair.dlq_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        statuses.append(
+            DlqStatus(
+                queue=name,
+                dlq_url=pair.dlq_url,
+                visible=int(attributes.get("ApproximateNumberOfMessages", 0)),
+                in_flight=int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+                oldest_age_s=ages.get(pair.dlq_url),
+            )
+        )
+    return statuses
+
+
+def _oldest_ages(cloudwatch: Any, dlq_urls: list[str]) -> dict[str, float]:
+    """SQS's ApproximateAgeOfOldestMessage metric, latest datapoint of the last 15 minutes."""
+    if cloudwatch is None or not dlq_urls:
+        return {}
+    now = datetime.now(UTC)
+    queries = [
+        {
+            "Id": f"q{index}",
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": "AWS/SQS",
+                    "MetricName": "ApproximateAgeOfOldestMessage",
+                    "Dimensions": [{"Name": "QueueName", "Value": _queue_name(url)}],
+                },
+                "Period": 60,
+                "Stat": "Maximum",
+            },
+        }
+        for index, url in enumerate(dlq_urls)
+    ]
+    try:
+        results = cloudwatch.get_metric_data(
+            MetricDataQueries=queries,
+            StartTime=now - timedelta(minutes=15),
+            EndTime=now,
+            ScanBy="TimestampDescending",
+        )["MetricDataResults"]
+    except ClientError as error:
+        # the age is a nicety: an operator without cloudwatch:GetMetricData still gets the list
+        if error.response.get("Error", {}).get("Code") not in (
+            "AccessDenied",
+            "AccessDeniedException",
+        ):
+            raise
+        return {}
+    by_id = {result["Id"]: result.get("Values", []) for result in results}
+    return {
+        url: float(by_id[f"q{index}"][0])
+        for index, url in enumerate(dlq_urls)
+        if by_id.get(f"q{index}")
+    }
+
+
+# dlq show ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    message_id: str
+    receive_count: int  # includes this look
+    sent_at: datetime | None
+    body: str
+    attributes: dict[str, str]  # message attributes: the failure context; binary as base64
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "messageId": self.message_id,
+            "receiveCount": self.receive_count,
+            "sentAt": _iso(self.sent_at) if self.sent_at else None,
+            "attributes": self.attributes,
+            "body": self.body,
+        }
+
+
+def peek(
+    sqs: SQSClient,
+    dlq_url: str,
+    max_messages: int = 10,
+    *,
+    hold_s: int = PEEK_HOLD_S,
+    wait_s: int = 1,
+) -> list[DeadLetter]:
+    """Up to `max_messages` messages, left in the queue and visible again when this returns.
+
+    Each is received with a short visibility timeout (so a crash here hides them for `hold_s` at
+    most) and released at once afterwards. Stops at what was visible at the start, so that it
+    does not wait out a last empty receive.
+    """
+    wanted = min(max_messages, _visible(sqs, dlq_url))
+    seen: dict[str, DeadLetter] = {}
+    handles: list[str] = []
+    try:
+        while len(seen) < wanted:
+            messages = _receive(
+                sqs, dlq_url, min(SQS_BATCH_MAX, wanted - len(seen)), hold_s, wait_s
+            )
+            if not messages:
+                break
+            for message in messages:
+                handles.append(message["ReceiptHandle"])
+                seen.setdefault(message["MessageId"], _dead_letter(message))
+    finally:
+        _release(sqs, dlq_url, handles)
+    return list(seen.values())
+
+
+def _release(sqs: SQSClient, queue_url: str, handles: list[str]) -> None:
+    # A handle that fails to release (it expired) only means its message reappears after hold_s.
+    for start in range(0, len(handles), SQS_BATCH_MAX):
+        sqs.change_message_visibility_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                for index, handle in enumerate(handles[start : start + SQS_BATCH_MAX])
+            ],
+        )
+
+
+def _dead_letter(message: MessageTypeDef) -> DeadLetter:
+    system = message.get("Attributes", {})
+    sent = system.get("SentTimestamp")
+    return DeadLetter(
+        message_id=message["MessageId"],
+        receive_count=int(system.get("ApproximateReceiveCount", 0)),
+        sent_at=datetime.fromtimestamp(int(sent) / 1000, UTC) if sent else None,
+        body=message.get("Body", ""),
+        attributes={
+            name: _attribute_text(value)
+            for name, value in sorted(message.get("MessageAttributes", {}).items())
+        },
+    )
+
+
+def _attribute_text(value: MessageAttributeValueOutputTypeDef) -> str:
+    if "StringValue" in value:
+        return value["StringValue"]
+    return base64.b64encode(value.get("BinaryValue", b"")).decode()
+
+
+# dlq redrive ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Redrive:
+    method: Literal["move-task", "receive-send-delete"]
+    task_handle: str | None = None  # of the StartMessageMoveTask
+    moved: int = 0  # sent to the source queue and deleted from the DLQ
+    unsent: list[str] = field(default_factory=list)  # still in the DLQ: why each failed
+    undeleted: list[str] = field(default_factory=list)  # sent but still in the DLQ too
+
+
+def redrive(
+    sqs: SQSClient,
+    pair: QueuePair,
+    *,
+    rate: int | None = None,
+    max_messages: int | None = None,
+    hold_s: int = MOVE_HOLD_S,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Redrive:
+    """Move dead letters back to their source queue.
+
+    With SQS's StartMessageMoveTask where the endpoint has it and no `max_messages` is asked
+    for (the task moves everything); otherwise by receive, send, delete (`move_messages`).
+    """
+    if max_messages is None:
+        try:
+            return Redrive("move-task", task_handle=start_move_task(sqs, pair, rate))
+        except NotImplementedError:  # moto in process (mock_aws)
+            pass
+        except ClientError as error:
+            if not action_missing(error):
+                raise
+    return move_messages(
+        sqs, pair, rate=rate, max_messages=max_messages, hold_s=hold_s, sleep=sleep, clock=clock
+    )
+
+
+def start_move_task(sqs: SQSClient, pair: QueuePair, rate: int | None = None) -> str:
+    """Start SQS's own redrive from the DLQ to its source; returns the task handle."""
+    source_arn, dlq_arn = _queue_arn(sqs, pair.source_url), _queue_arn(sqs, pair.dlq_url)
+    if rate is None:  # SQS picks its own pace
+        answer = sqs.start_message_move_task(SourceArn=dlq_arn, DestinationArn=source_arn)
+    else:
+        answer = sqs.start_message_move_task(
+            SourceArn=dlq_arn, DestinationArn=source_arn, MaxNumberOfMessagesPerSecond=rate
+        )
+    return answer["TaskHandle"]
+
+
+def action_missing(error: ClientError) -> bool:
+    """The endpoint lacks the action (as opposed to refusing this request)."""
+    code = error.response.get("Error", {}).get("Code", "")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    # moto's server raises NotImplementedError: an HTML 500 that botocore codes "500" (AWS's own
+    # 500s parse to InternalError); other emulators answer 501 or one of the codes above.
+    return code in ACTION_MISSING_CODES or status == 501 or (status == 500 and code == "500")
+
+
+def move_messages(
+    sqs: SQSClient,
+    pair: QueuePair,
+    *,
+    rate: int | None = None,
+    max_messages: int | None = None,
+    hold_s: int = MOVE_HOLD_S,
+    wait_s: int = 1,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Redrive:
+    """Receive a batch from the DLQ, send it to the source, delete from the DLQ what was sent.
+
+    An interruption between send and delete leaves a message in both queues (delivered twice:
+    consumers are idempotent), never in neither. Without `max_messages`, moves as many messages
+    as were visible at the start, so messages that fail again and come back are not moved twice.
+    """
+    result = Redrive("receive-send-delete")
+    limit = max_messages if max_messages is not None else _visible(sqs, pair.dlq_url)
+    handled = 0
+    started = clock()
+    while handled < limit:
+        wanted = min(SQS_BATCH_MAX, limit - handled, rate or SQS_BATCH_MAX)
+        if rate:  # the next batch is due when the messages handled so far fit the rate
+            delay = started + handled / rate - clock()
+            if delay > 0:
+                sleep(delay)
+        messages = _receive(sqs, pair.dlq_url, wanted, hold_s, wait_s)
+        if not messages:
+            break
+        handled += len(messages)
+        sent = _send(sqs, pair.source_url, messages, result)
+        _delete(sqs, pair.dlq_url, sent, result)
+    return result
+
+
+def _receive(sqs: Any, url: str, count: int, hold_s: int, wait_s: int) -> list[Any]:
+    """Up to `count` messages with every attribute, hidden from others for `hold_s`."""
+    messages: list[Any] = sqs.receive_message(
+        QueueUrl=url,
+        MaxNumberOfMessages=count,
+        VisibilityTimeout=hold_s,
+        WaitTimeSeconds=wait_s,
+        MessageSystemAttributeNames=["All"],
+        MessageAttributeNames=["All"],
+    ).get("Messages", [])
+    return messages
+
+
+def _send(
+    sqs: SQSClient, queue_url: str, messages: list[MessageTypeDef], result: Redrive
+) -> list[MessageTypeDef]:
+    """Send `messages` to `queue_url`, keeping body and attributes; returns those that were sent."""
+    sent: list[MessageTypeDef] = []
+    for chunk in _chunks_by_size(messages):
+        entries = {str(index): message for index, message in enumerate(chunk)}
+        answer = sqs.send_message_batch(
+            QueueUrl=queue_url,
+            Entries=[_resend_entry(entry_id, message) for entry_id, message in entries.items()],
+        )
+        sent += [entries[ok["Id"]] for ok in answer.get("Successful", [])]
+        result.unsent += [
+            f"{entries[failed['Id']]['MessageId']}: {failed['Code']} {failed.get('Message', '')}"
+            for failed in answer.get("Failed", [])
+        ]
+    return sent
+
+
+def _delete(
+    sqs: SQSClient, queue_url: str, messages: list[MessageTypeDef], result: Redrive
+) -> None:
+    for start in range(0, len(messages), SQS_BATCH_MAX):
+        batch = {str(i): m for i, m in enumerate(messages[start : start + SQS_BATCH_MAX])}
+        answer = sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": i, "ReceiptHandle": m["ReceiptHandle"]} for i, m in batch.items()],
+        )
+        result.moved += len(answer.get("Successful", []))
+        result.undeleted += [
+            f"{batch[failed['Id']]['MessageId']}: {failed['Code']} {failed.get('Message', '')}"
+            for failed in answer.get("Failed", [])
+        ]
+
+
+def _resend_entry(entry_id: str, message: MessageTypeDef) -> SendMessageBatchRequestEntryTypeDef:
+    entry: SendMessageBatchRequestEntryTypeDef = {"Id": entry_id, "MessageBody": message["Body"]}
+    attributes = {
+        name: _attribute_copy(value) for name, value in message.get("MessageAttributes", {}).items()
+    }
+    if attributes:
+        entry["MessageAttributes"] = attributes
+    trace = message.get("Attributes", {}).get("AWSTraceHeader")
+    if trace:
+        entry["MessageSystemAttributes"] = {
+            "AWSTraceHeader": {"DataType": "String", "StringValue": trace}
+        }
+    return entry
+
+
+def _attribute_copy(value: MessageAttributeValueOutputTypeDef) -> MessageAttributeValueTypeDef:
+    copy: MessageAttributeValueTypeDef = {"DataType": value["DataType"]}
+    if "StringValue" in value:
+        copy["StringValue"] = value["StringValue"]
+    if "BinaryValue" in value:
+        copy["BinaryValue"] = value["BinaryValue"]
+    return copy
+
+
+def _chunks_by_size(messages: list[MessageTypeDef]) -> list[list[MessageTypeDef]]:
+    """Split so that no SendMessageBatch exceeds SQS's total payload limit."""
+    chunks: list[list[MessageTypeDef]] = [[]]
+    size = 0
+    for message in messages:
+        message_size = _size(message)
+        if chunks[-1] and size + message_size > SQS_BATCH_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(message)
+        size += message_size
+    return [chunk for chunk in chunks if chunk]
+
+
+def _size(message: MessageTypeDef) -> int:
+    size = len(message.get("Body", "").encode())
+    for name, value in message.get("MessageAttributes", {}).items():
+        size += len(name.encode()) + len(value["DataType"].encode())
+        size += len(value.get("StringValue", "").encode()) + len(value.get("BinaryValue", b""))
+    return size
+
+
+def _visible(sqs: SQSClient, queue_url: str) -> int:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    return int(attributes.get("ApproximateNumberOfMessages", 0))
+
+
+def _queue_arn(sqs: SQSClient, queue_url: str) -> str:
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    return attributes["Attributes"]["QueueArn"]
+
+
+def _queue_name(queue_url: str) -> str:
+    return queue_url.rstrip("/").rsplit("/", 1)[-1]
+
+
+# The command line ----------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None, *, make_client: ClientFactory | None = None) -> int:
+    """`orders-ops`; returns the exit code. `make_client` replaces boto3 (tests stub clients)."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+        _check_target_options(parser, args)
+    except SystemExit as exit_:  # --help, or a usage error already printed by argparse
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    make_client = make_client or _boto3_client
+    try:
+        target = _target(args, make_client)
+        sqs = cast("SQSClient", make_client("sqs", target.region, target.endpoint_url))
+        command: Callable[[argparse.Namespace, Target, SQSClient, ClientFactory], int]
+        command = args.command
+        return command(args, target, sqs, make_client)
+    except OpsError as error:
+        _error(str(error))
+        return error.exit_code
+    except EndpointConnectionError as error:
+        hint = " is `make run` running?" if vars(args).get("stack") is None else ""
+        _error(f"cannot reach {error.kwargs.get('endpoint_url', 'the endpoint')}:{hint}")
+        return EXIT_FAILED
+    except NoCredentialsError:
+        _error("no AWS credentials: set AWS_PROFILE or run `aws configure` / `aws sso login`")
+        return EXIT_FAILED
+    except NoRegionError:
+        _error("no AWS region: pass --region or set AWS_REGION")
+        return EXIT_FAILED
+    except ClientError as error:
+        details = error.response.get("Error", {})
+        _error(f"{error.operation_name}: {details.get('Code')}: {details.get('Message', '')}")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _error(
+            "interrupted. Nothing is lost: a message sent but not yet deleted is in both queues"
+            " and will be delivered twice (consumers are idempotent)."
+        )
+        return EXIT_INTERRUPTED
+
+
+def _parser() -> argparse.ArgumentParser:
+    # Target options are accepted before or after the command; SUPPRESS keeps a subcommand's
+    # absent option from overwriting one given earlier.
+    targets = argparse.ArgumentParser(add_help=False)
+    group = targets.add_argument_group("target (one is required)")
+    group.add_argument(
+        "--local",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help=f"the runtime `make run` started ({DEFAULT_STATE_FILE.parent.name}/"
+        f"{DEFAULT_STATE_FILE.name})",
+    )
+    group.add_argument(
+        "--state-file",
+        type=Path,
+        default=argparse.SUPPRESS,
+        metavar="PATH",
+        help="a local runtime described by this file",
+    )
+    group.add_argument(
+        "--stack",
+        default=argparse.SUPPRESS,
+        metavar="NAME",
+        help=f"a deployment: the app's stack prefix ({APP_NAME}) or its messaging stack",
+    )
+    group.add_argument(
+        "--region", default=argparse.SUPPRESS, help="the stack's region (default: AWS config)"
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="orders-ops",
+        description="Inspect and redrive the order system's dead-letter queues.",
+        parents=[targets],
+    )
+    areas = parser.add_subparsers(dest="area", required=True, title="commands", metavar="dlq")
+    dlq = areas.add_parser("dlq", help="dead-letter queues", parents=[targets])
+    commands = dlq.add_subparsers(dest="action", required=True)
+
+    listing = commands.add_parser(
+        "list", help="each DLQ, its source queue and depth", parents=[targets]
+    )
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(command=_list_command)
+
+    show = commands.add_parser(
+        "show", help="sample messages without consuming them", parents=[targets]
+    )
+    show.add_argument("queue", metavar="QUEUE", help="queue name, e.g. orders or orders-dlq")
+    show.add_argument("--max", type=_positive, default=10, metavar="N", help="at most N (10)")
+    show.add_argument("--json", action="store_true", help="machine-readable output, whole bodies")
+    show.set_defaults(command=_show_command)
+
+    move = commands.add_parser(
+        "redrive", help="move messages back to their source queue", parents=[targets]
+    )
+    move.add_argument("queue", metavar="QUEUE", help="queue name, e.g. orders or orders-dlq")
+    move.add_argument(
+        "--rate",
+        type=_positive,
+        metavar="N",
+        help=f"at most N messages per second (1..{MOVE_TASK_MAX_RATE}; default: SQS's pace)",
+    )
+    move.add_argument(
+        "--max",
+        type=_positive,
+        metavar="M",
+        help="move at most M messages (done client-side: SQS's move task moves everything)",
+    )
+    move.set_defaults(command=_redrive_command)
+    return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def _check_target_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    options = vars(args)
+    local = options.get("local", False) or "state_file" in options
+    if "stack" in options and local:
+        parser.error("--stack and --local/--state-file are exclusive: choose one target")
+    if "stack" not in options and not local:
+        parser.error("choose a target: --local, --state-file PATH or --stack NAME")
+    if "region" in options and "stack" not in options:
+        parser.error("--region applies to --stack (the local runtime has its own)")
+    if (options.get("rate") or 0) > MOVE_TASK_MAX_RATE:
+        parser.error(f"--rate must be at most {MOVE_TASK_MAX_RATE} (SQS's limit)")
+
+
+def _target(args: argparse.Namespace, make_client: ClientFactory) -> Target:
+    options = vars(args)
+    if "stack" not in options:
+        return local_target(options.get("state_file", DEFAULT_STATE_FILE))
+    region = options.get("region")
+    queues = stack_queues(make_client("cloudformation", region, None), args.stack)
+    where = f" in {region}" if region else ""
+    return Target(dict(queues), region, None, f"stack {messaging_stack(args.stack)}{where}")
+
+
+def _boto3_client(service: str, region: str | None, endpoint_url: str | None) -> Any:
+    if endpoint_url is None:  # AWS: the default credential chain
+        return boto3.client(service, region_name=region)  # type: ignore[call-overload]
+    return boto3.client(  # type: ignore[call-overload]
+        service, region_name=region, endpoint_url=endpoint_url, **LOCAL_CREDENTIALS
+    )
+
+
+def _list_command(
+    args: argparse.Namespace, target: Target, sqs: SQSClient, make_client: ClientFactory
+) -> int:
+    cloudwatch = make_client("cloudwatch", target.region, target.endpoint_url)
+    statuses = list_dlqs(sqs, target.queues, cloudwatch)
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "queue": status.queue,
+                        "deadLetterQueue": _queue_name(status.dlq_url),
+                        "deadLetterQueueUrl": status.dlq_url,
+                        "messages": status.messages,
+                        "visible": status.visible,
+                        "inFlight": status.in_flight,
+                        "oldestAgeSeconds": status.oldest_age_s,
+                    }
+                    for status in statuses
+                ],
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    rows = [("QUEUE", "DEAD-LETTER QUEUE", "MESSAGES", "IN FLIGHT", "OLDEST")] + [
+        (
+            status.queue,
+            _queue_name(status.dlq_url),
+            str(status.messages),
+            str(status.in_flight),
+            _duration(status.oldest_age_s) if status.oldest_age_s is not None else "-",
+        )
+        for status in statuses
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    print(f"Dead-letter queues of {target.description}:")
+    for row in rows:
+        left = [cell.ljust(width) for cell, width in zip(row[:2], widths[:2], strict=True)]
+        right = [cell.rjust(width) for cell, width in zip(row[2:], widths[2:], strict=True)]
+        print("  ".join(left + right).rstrip())
+    return EXIT_OK
+
+
+def _show_command(
+    args: argparse.Namespace, target: Target, sqs: SQSClient, make_client: ClientFactory
+) -> int:
+    pair = find_queue(target.queues, args.queue)
+    letters = peek(sqs, pair.dlq_url, args.max)
+    if args.json:
+        print(json.dumps([letter.to_json() for letter in letters], indent=2))
+        return EXIT_OK
+    dlq_name = _queue_name(pair.dlq_url)
+    if not letters:
+        print(f"{dlq_name} is empty.")
+        return EXIT_OK
+    print(f"{dlq_name}: {len(letters)} message(s) sampled; they stay in the queue.")
+    for number, letter in enumerate(letters, 1):
+        sent = _iso(letter.sent_at) if letter.sent_at else "?"
+        print(f"\n#{number}  id {letter.message_id}  receives {letter.receive_count}  sent {sent}")
+        width = max((len(name) for name in letter.attributes), default=0)
+        for name, value in letter.attributes.items():
+            print(f"    {name.ljust(width)}  {value}")
+        print("    body:")
+        for line in _preview(letter.body).splitlines():
+            print(f"      {line}")
+    return EXIT_OK
+
+
+def _redrive_command(
+    args: argparse.Namespace, target: Target, sqs: SQSClient, make_client: ClientFactory
+) -> int:
+    pair = find_queue(target.queues, args.queue)
+    source, dlq_name = _queue_name(pair.source_url), _queue_name(pair.dlq_url)
+    result = redrive(sqs, pair, rate=args.rate, max_messages=args.max)
+    if result.method == "move-task":
+        pace = f"at most {args.rate} messages/s" if args.rate else "at SQS's pace"
+        print(f"Started a message move task {dlq_name} -> {source} ({pace}).")
+        print(f"Task handle: {result.task_handle}")
+        print("Follow it with: aws sqs list-message-move-tasks --source-arn <the DLQ's ARN>")
+        return EXIT_OK
+    why = "--max asked for" if args.max else "StartMessageMoveTask is not available here"
+    print(f"{why}: moved by receive, send and delete.")
+    print(f"Moved {result.moved} message(s) from {dlq_name} to {source}.")
+    if result.unsent:
+        print(f"{len(result.unsent)} could not be sent and stay in {dlq_name}:")
+        for line in result.unsent:
+            print(f"  {line}")
+    if result.undeleted:
+        print(
+            f"{len(result.undeleted)} were sent but not deleted from {dlq_name}: another redrive"
+            " would deliver them twice (consumers are idempotent):"
+        )
+        for line in result.undeleted:
+            print(f"  {line}")
+    return EXIT_FAILED if result.unsent or result.undeleted else EXIT_OK
+
+
+def _preview(body: str) -> str:
+    try:
+        text = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    except ValueError:
+        text = body
+    if len(text) <= BODY_PREVIEW_CHARS:
+        return text
+    return f"{text[:BODY_PREVIEW_CHARS]}\n... ({len(text) - BODY_PREVIEW_CHARS} more characters)"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _duration(seconds: float) -> str:
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {secs}s" if minutes else f"{secs}s"
+
+
+def _error(message: str) -> None:
+    print(f"orders-ops: {message}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
