@@ -382,7 +382,7 @@ class Topology:
                 ("secret", function.secrets, self.secret),
             )
             for name in names
-            if (owner := find(name).component) != function.component  # type: ignore[operator]
+            if (owner := find(name).component) != function.component
         ]
         if function.component not in {c.name for c in self.components}:
             problems.append(f"{function.name}: no component {function.component!r}")
@@ -700,8 +700,3 @@ TOPOLOGY = Topology(
     ),
     secrets=(WEBHOOK_SECRET,),
 )
-
-
-def common_environment(function: Function, topology: Topology = TOPOLOGY) -> dict[str, str]:
-    """Static variables every function gets, in the cloud and locally (resource names aside)."""
-    return topology.static_environment(function)

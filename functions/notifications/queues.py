@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from messages.webhooks import WebhookDeliveryUpdated
-
 from shared.aws import sqs
 from shared.envelope import to_wire
 

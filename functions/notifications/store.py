@@ -13,8 +13,8 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
-from messages.webhooks import DeliveryStatus
 
+from messages.webhooks import DeliveryStatus
 from shared.aws import dynamodb
 
 _serializer = TypeSerializer()

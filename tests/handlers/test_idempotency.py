@@ -7,8 +7,8 @@ import time
 from typing import Any
 
 import pytest
-
 from order_api import handler
+
 from orders import messaging, service
 from tests.handlers.conftest import Aws
 from tests.handlers.test_order_api import invoke, place_order_event

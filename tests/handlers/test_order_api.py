@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 import pytest
+from order_api import handler
 
 from infra.topology import TOPOLOGY
-from order_api import handler
 from tests.conftest import FakeContext, load_event
 from tests.handlers.conftest import Aws
 

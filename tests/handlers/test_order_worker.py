@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import pytest
-
 from order_worker import handler
+
 from orders import notifications, service, store
 from orders.models import NotificationStatus, OrderStatus
 from tests.conftest import FakeContext, load_event

@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 import pytest
+from sweeper import handler
 
 from orders import messaging, service, store
-from sweeper import handler
 from tests.conftest import FakeContext, load_event
 from tests.handlers.conftest import Aws
 from tests.handlers.test_order_api import invoke, place_order_event

@@ -21,8 +21,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from infra.tools.contracts import OPENAPI_FILE
 from infra.local.runtime import LocalRuntime
+from infra.tools.contracts import OPENAPI_FILE
 from tests.local.conftest import Http
 
 pytestmark = pytest.mark.local

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from infra.tools.contracts import OPENAPI_FILE
 from infra.local.runtime import LocalRuntime
+from infra.tools.contracts import OPENAPI_FILE
 
 pytestmark = pytest.mark.local
 

@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from messages.webhooks import DeliveryStatus, DeliveryUpdate, WebhookDeliveryUpdated, WebhookRequest
-
 from notifications.delivery import client
 from notifications.delivery.decide import (
     AttemptResult,

@@ -12,8 +12,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from messages.webhooks import WebhookRequested
 
+from messages.webhooks import WebhookRequested
 from notifications.delivery.service import Attempt, deliver
 from notifications.queues import NotificationQueues
 from notifications.settings import NotifierSettings

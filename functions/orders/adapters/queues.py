@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+
 from messages.orders import OrderPlaced
 from messages.webhooks import WebhookRequested
-
 from orders.domain.errors import QueueUnavailable
 from shared.aws import sqs
 from shared.envelope import Envelope, to_wire

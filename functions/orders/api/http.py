@@ -100,8 +100,9 @@ def parse_json_body(event: APIGatewayProxyEvent, model: type[Model], max_bytes: 
         )
     try:
         document: Any = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
-        raise HttpProblem(400, "malformed-json", "Malformed JSON", str(error)) from error
+    except (ValueError, RecursionError) as error:
+        # ValueError covers bad UTF-8, bad JSON and integers over Python's 4,300-digit limit
+        raise HttpProblem(400, "malformed-json", "Malformed JSON", str(error)[:200]) from error
     try:
         return model.model_validate(document)
     except ValidationError as error:

@@ -12,7 +12,6 @@ import json
 import uuid
 
 from messages.webhooks import WebhookRequest, WebhookRequested
-
 from orders.adapters.queues import OrderQueues
 from orders.adapters.store import OrderStore
 from orders.domain.models import (

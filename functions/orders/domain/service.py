@@ -13,7 +13,6 @@ from typing import Any
 
 from messages.orders import OrderPlaced, OrderRef
 from messages.webhooks import DeliveryUpdate
-
 from orders.adapters.queues import OrderQueues
 from orders.adapters.store import OrderStore
 from orders.domain import notifications

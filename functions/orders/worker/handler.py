@@ -11,9 +11,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from messages.orders import OrderPlaced
 from messages.webhooks import WebhookDeliveryUpdated
-
 from orders.domain import notifications, service
 from orders.settings import WorkerSettings
 from shared.batch import MessageRouter
