@@ -24,6 +24,7 @@ sys.path.insert(0, str(REPO / "functions"))
 
 # functions/ is the Lambda code root, not a package: these imports need the path above.
 import messages  # noqa: E402  (registers every message type)
+from infra.tools.compatibility import breaking_changes  # noqa: E402
 from infra.topology import (  # noqa: E402
     ACCESS_TOKEN_MINUTES,
     API_KEY_HEADER,
@@ -375,7 +376,20 @@ def _sample_body(name: str) -> str:
 
 
 def main() -> None:
-    for path, text in render().items():
+    files = render()
+    breaks = {
+        path: problems
+        for path, text in files.items()
+        if path.parent == SCHEMAS_DIR / "messages" and path.is_file()
+        if (problems := breaking_changes(json.loads(path.read_text()), json.loads(text)))
+    }
+    if breaks:
+        for path, problems in breaks.items():
+            print(f"{path.relative_to(REPO)} is published; this change breaks it:")
+            print("\n".join(f"  {problem}" for problem in problems))
+        print("Add a new version of the message instead (docs/extending.md).")
+        raise SystemExit(1)
+    for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         print(f"wrote {path.relative_to(REPO)}")

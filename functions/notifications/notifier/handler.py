@@ -22,6 +22,8 @@ from shared.batch import MessageRouter, dead_letter
 from shared.observability import logger, metrics
 from shared.settings import load_settings
 
+SETTINGS = NotifierSettings  # what this function reads from its environment
+
 router = MessageRouter()
 
 

@@ -31,6 +31,8 @@ from orders.settings import ApiSettings
 from shared.observability import CORRELATION_ID_HEADER, logger, metrics
 from shared.settings import SettingsError, load_settings
 
+SETTINGS = ApiSettings  # what this function reads from its environment
+
 SKU = re.compile(SKU_PATTERN)
 
 

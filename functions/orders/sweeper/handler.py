@@ -16,6 +16,8 @@ from orders.settings import SweeperSettings
 from shared.observability import logger, metrics
 from shared.settings import load_settings
 
+SETTINGS = SweeperSettings  # what this function reads from its environment
+
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)

@@ -20,6 +20,8 @@ from shared.batch import MessageRouter
 from shared.observability import logger, metrics
 from shared.settings import load_settings
 
+SETTINGS = WorkerSettings  # what this function reads from its environment
+
 router = MessageRouter()
 
 
