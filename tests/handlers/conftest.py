@@ -3,56 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
-from infra.local.provision import Resources, provision, sample_catalog, seed_catalog
+from infra.local.provision import provision, sample_catalog, seed_catalog
 from infra.topology import TOPOLOGY
 from shared import aws as shared_aws
-
-WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-
-@dataclass
-class Aws:
-    dynamodb: Any
-    sqs: Any
-    resources: Resources
-
-    def receive(self, queue: str = "orders", wait: int = 0) -> list[dict[str, Any]]:
-        answer = self.sqs.receive_message(
-            QueueUrl=self.resources.queue_urls[queue],
-            MaxNumberOfMessages=10,
-            WaitTimeSeconds=wait,
-            MessageAttributeNames=["All"],
-        )
-        return list(answer.get("Messages", []))
-
-    def order_item(self, order_id: str) -> dict[str, Any] | None:
-        found = self.dynamodb.get_item(TableName="orders", Key={"orderId": {"S": order_id}})
-        return found.get("Item")
-
-    def stock(self, sku: str) -> int:
-        item = self.dynamodb.get_item(TableName="products", Key={"sku": {"S": sku}})["Item"]
-        return int(item["available"]["N"])
-
-    def count(self, table: str) -> int:
-        return int(self.dynamodb.scan(TableName=table, Select="COUNT")["Count"])
+from tests.handlers.helpers import WEBHOOK_SECRET, Aws, Receiver
 
 
 def _reset_caches() -> None:
+    """Clients (and the secrets they read) belong to one moto: settings need no reset, they
+    are cached by the environment's values."""
     shared_aws.dynamodb.cache_clear()
     shared_aws.sqs.cache_clear()
+    parameters.clear_caches()
 
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
-    """moto with the topology's tables and queues, the sample catalog, and every function's
-    resource variables set as the stack sets them."""
+    """moto with the topology's tables, queues and secrets, the sample catalog, and every
+    function's variables set as the stack sets them."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -78,3 +52,13 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         _reset_caches()
         yield Aws(dynamodb, sqs, resources)
     _reset_caches()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on 127.0.0.1 (a free port), stopped after the test."""
+    started = Receiver().start()
+    try:
+        yield started
+    finally:
+        started.stop()

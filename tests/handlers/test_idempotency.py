@@ -7,11 +7,12 @@ import time
 from typing import Any
 
 import pytest
-from order_api import handler
 
-from orders import messaging, service
-from tests.handlers.conftest import Aws
-from tests.handlers.test_order_api import invoke, place_order_event
+from orders.adapters.queues import OrderQueues
+from orders.api import handler
+from orders.domain import service
+from orders.domain.errors import QueueUnavailable
+from tests.handlers.helpers import Aws, as_client, invoke, place_order_event
 
 BODY = {"customerId": "c-idem", "items": [{"sku": "KB-001", "quantity": 1}]}
 
@@ -50,6 +51,19 @@ def test_other_keys_are_other_orders(aws: Aws) -> None:
     assert aws.count("orders") == 2
 
 
+def test_records_of_two_clients_never_collide(aws: Aws) -> None:
+    # Given keys that, joined to their client with a separator, would read the same: a#b#c
+    first = invoke(as_client(place_order_event(**{"Idempotency-Key": "c"}), "a#b"))
+    second = invoke(as_client(place_order_event(**{"Idempotency-Key": "b#c"}), "a"))
+
+    # Then they are two requests: two orders, two idempotency records
+    assert first[0] == second[0] == 202
+    assert first[2]["orderId"] != second[2]["orderId"]
+    assert aws.count("orders") == 2
+    assert aws.count("idempotency") == 2
+    assert len(aws.receive()) == 2
+
+
 def test_a_concurrent_duplicate_gets_409_while_the_first_is_in_flight(
     aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -81,7 +95,7 @@ def test_a_retry_after_a_crash_between_write_and_send_heals_the_order(
         raise Crash
 
     with monkeypatch.context() as patch:
-        patch.setattr(messaging, "send_order_placed", die)
+        patch.setattr(OrderQueues, "send_order_placed", die)
         with pytest.raises(Crash):
             place()
     (orphan,) = aws.dynamodb.scan(TableName="orders")["Items"]
@@ -107,13 +121,11 @@ def test_a_retry_after_a_crash_between_write_and_send_heals_the_order(
 
 
 def test_a_503_leaves_the_key_free_for_a_retry(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
-    from orders.errors import QueueUnavailable
-
     def unavailable(*_: Any) -> None:
         raise QueueUnavailable("down")
 
     with monkeypatch.context() as patch:
-        patch.setattr(messaging, "send_order_placed", unavailable)
+        patch.setattr(OrderQueues, "send_order_placed", unavailable)
         assert place()[0] == 503
 
     status, _, _ = place()

@@ -7,34 +7,52 @@ import json
 from typing import Any
 
 import pytest
-from order_api import handler
 
-from infra.topology import TOPOLOGY
-from tests.conftest import FakeContext, load_event
-from tests.handlers.conftest import Aws
-
-PROBLEM = "application/problem+json"
-
-
-def invoke(event: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
-    response = handler.lambda_handler(event, FakeContext(function_name="order-api"))
-    headers = {k: v[-1] for k, v in response.get("multiValueHeaders", {}).items()}
-    headers |= response.get("headers") or {}
-    body = response["body"]
-    return response["statusCode"], headers, json.loads(body) if body else None
-
-
-def place_order_event(body: Any = None, raw: str | None = None, **headers: str) -> dict[str, Any]:
-    event = load_event("api/place_order")
-    if body is not None or raw is not None:
-        event["body"] = raw if raw is not None else json.dumps(body)
-    event["headers"].update(headers)
-    return event
+from infra.topology import TOPOLOGY, Route
+from orders.adapters.store import OrderStore
+from orders.api import handler
+from orders.settings import ApiSettings
+from shared.settings import load_settings
+from tests.conftest import load_event
+from tests.handlers.helpers import (
+    PROBLEM,
+    Aws,
+    as_client,
+    get_order_event,
+    invoke,
+    place_order_event,
+)
 
 
-def test_routes_match_the_topology() -> None:
-    assert sorted(handler.ROUTES) == sorted((r.method, r.path) for r in TOPOLOGY.routes)
-    assert {(r.method, r.path): r.scopes for r in TOPOLOGY.routes} == handler.SCOPES
+def test_routes_match_the_topology(aws: Aws) -> None:
+    # the function serves the topology's routes (from API_ROUTES), each bound to its code
+    routes = load_settings(ApiSettings).api_routes
+    assert sorted(handler.OPERATIONS) == sorted(
+        r.operation.operation_id for r in TOPOLOGY.routes if r.operation
+    )
+    assert {(r.method, r.path): list(r.scopes) for r in TOPOLOGY.routes} == {
+        (spec.method, spec.path): spec.scopes for spec in routes.values()
+    }
+
+
+@pytest.mark.parametrize(
+    "route", TOPOLOGY.routes, ids=lambda r: f"{r.method} {r.path}".replace("/", "_")
+)
+def test_every_route_is_served_and_checks_its_scopes(aws: Aws, route: Route) -> None:
+    # Given a verified client whose token carries none of the route's scopes
+    event = load_event("api/list_products")
+    values = {"sku": "KB-001", "orderId": "01a20a90-6da9-7051-8636-e5604348235b"}
+    event["httpMethod"], event["resource"] = route.method, route.path
+    event["path"] = route.path.format(**values)
+    event["pathParameters"] = {name: values[name] for name in route.parameters} or None
+    event["requestContext"]["authorizer"]["claims"]["scope"] = "orders/none"
+
+    status, _, problem = invoke(event)
+
+    # Then the route exists (no 404 or 405) and the function itself refuses the token
+    assert (status, problem["type"]) == (403, "urn:orders-api:problem:insufficient-scope")
+    assert problem["detail"] == f"needs one of {', '.join(route.scopes)}"
+    assert aws.count("orders") == 0
 
 
 def test_list_products_returns_the_catalog_with_prices(aws: Aws) -> None:
@@ -95,10 +113,7 @@ def test_order_ids_sort_by_time(aws: Aws) -> None:
 
 def test_get_order_shows_the_accepted_order(aws: Aws) -> None:
     order_id = invoke(place_order_event())[2]["orderId"]
-    event = load_event("api/get_order")
-    event["path"], event["pathParameters"] = f"/orders/{order_id}", {"orderId": order_id}
-
-    status, _, body = invoke(event)
+    status, _, body = invoke(get_order_event(order_id))
 
     assert status == 200
     assert body["status"] == "ACCEPTED"
@@ -113,9 +128,7 @@ def test_get_order_shows_the_accepted_order(aws: Aws) -> None:
 
 @pytest.mark.parametrize("order_id", ["01a20a90-6da9-7051-8636-e5604348235b", "not-a-uuid"])
 def test_unknown_order_is_404(aws: Aws, order_id: str) -> None:
-    event = load_event("api/get_order")
-    event["path"], event["pathParameters"] = f"/orders/{order_id}", {"orderId": order_id}
-    status, headers, body = invoke(event)
+    status, headers, body = invoke(get_order_event(order_id))
     assert (status, headers["Content-Type"], body["status"]) == (404, PROBLEM, 404)
 
 
@@ -131,8 +144,18 @@ def test_unknown_order_is_404(aws: Aws, order_id: str) -> None:
         ),
         (place_order_event(body={"customerId": "c-1", "items": []}), 422, "validation-failed"),
         (place_order_event(body=[1, 2]), 422, "validation-failed"),
+        (
+            # over Python's 4,300-digit limit for integers: malformed JSON, never a 500
+            place_order_event(
+                raw='{"customerId": "c-1", "items": [{"sku": "KB-001", "quantity": '
+                + "1" * 4_301
+                + "}]}"
+            ),
+            400,
+            "malformed-json",
+        ),
     ],
-    ids=["malformed", "content-type", "too-large", "no-items", "not-an-object"],
+    ids=["malformed", "content-type", "too-large", "no-items", "not-an-object", "huge-integer"],
 )
 def test_refused_requests_get_a_problem_and_change_nothing(
     aws: Aws, event: dict[str, Any], status: int, kind: str
@@ -211,9 +234,6 @@ def test_queue_failure_answers_503_and_leaves_no_order(
 ) -> None:
     # Given a queue that cannot take the message
     monkeypatch.setenv("ORDERS_QUEUE_URL", aws.resources.queue_urls["orders"] + "-missing")
-    from shared.settings import get_settings
-
-    get_settings.cache_clear()
 
     status, headers, body = invoke(place_order_event())
 
@@ -224,12 +244,10 @@ def test_queue_failure_answers_503_and_leaves_no_order(
 
 
 def test_unexpected_error_is_a_500_problem(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
-    from orders import store
-
-    def broken() -> None:
+    def broken(_: OrderStore) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(store, "list_products", broken)
+    monkeypatch.setattr(OrderStore, "list_products", broken)
     status, headers, body = invoke(load_event("api/list_products"))
     assert (status, headers["Content-Type"], body["type"]) == (
         500,
@@ -245,28 +263,11 @@ def test_malformed_correlation_id_is_replaced_by_the_request_id(aws: Aws) -> Non
     assert headers["X-Correlation-Id"] == event["requestContext"]["requestId"]
 
 
-def as_client(event: dict[str, Any], client_id: str | None) -> dict[str, Any]:
-    claims = event["requestContext"]["authorizer"]["claims"]
-    if client_id is None:
-        del event["requestContext"]["authorizer"]
-    else:
-        claims["client_id"] = claims["sub"] = client_id
-    return event
-
-
 def test_an_order_is_visible_only_to_the_client_that_placed_it(aws: Aws) -> None:
     order_id = invoke(place_order_event())[2]["orderId"]
-    event = load_event("api/get_order")
-    event["path"], event["pathParameters"] = f"/orders/{order_id}", {"orderId": order_id}
 
-    assert invoke(as_client(event, "sample-client"))[0] == 200
-    status, _, problem = invoke(
-        as_client(
-            load_event("api/get_order")
-            | {"path": f"/orders/{order_id}", "pathParameters": {"orderId": order_id}},
-            "another-client",
-        )
-    )
+    assert invoke(as_client(get_order_event(order_id), "sample-client"))[0] == 200
+    status, _, problem = invoke(as_client(get_order_event(order_id), "another-client"))
     assert (status, problem["type"]) == (404, "urn:orders-api:problem:not-found")
 
 

@@ -3,50 +3,41 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from order_worker import handler
 
-from orders import notifications, service, store
-from orders.models import NotificationStatus, OrderStatus
-from tests.conftest import FakeContext, load_event
-from tests.handlers.conftest import Aws
-from tests.handlers.test_order_api import invoke as invoke_api
-from tests.handlers.test_order_api import place_order_event
+from messages.webhooks import DeliveryStatus
+from orders.adapters.store import OrderStore
+from orders.domain import notifications, service
+from orders.domain.models import OrderStatus, StoredOrder
+from tests.conftest import load_event
+from tests.handlers.helpers import (
+    Aws,
+    attributes_of,
+    crafted,
+    delivery_updated,
+    invoke,
+    order_of,
+    order_store,
+    place_order_event,
+    run_worker,
+    sqs_event,
+)
 
 
 def place(aws: Aws, items: list[dict[str, Any]]) -> dict[str, Any]:
     """Place an order through the API and return the queued record it produced."""
-    status, _, body = invoke_api(place_order_event(body={"customerId": "c-7", "items": items}))
+    status, _, body = invoke(place_order_event(body={"customerId": "c-7", "items": items}))
     assert status == 202, body
     (message,) = aws.receive()
     return message
 
 
-def sqs_event(*messages: dict[str, Any]) -> dict[str, Any]:
-    """An SQS event shaped like events/samples/sqs/orders.json carrying these messages."""
-    template = load_event("sqs/orders")["Records"][0]
-    records = []
-    for message in messages:
-        record = dict(template)
-        record["messageId"], record["body"] = message["MessageId"], message["Body"]
-        record["receiptHandle"] = message["ReceiptHandle"]
-        records.append(record)
-    return {"Records": records}
-
-
-def run_worker(event: dict[str, Any]) -> list[str]:
-    response = handler.lambda_handler(event, FakeContext(function_name="order-worker"))
-    return [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
-
-
-def order_of(message: dict[str, Any]) -> str:
-    return str(json.loads(message["Body"])["data"]["orderId"])
-
-
 def status_of(aws: Aws, message: dict[str, Any]) -> dict[str, Any]:
-    return service.get_order(order_of(message)).model_dump(mode="json", by_alias=True)
+    order = service.get_order(order_of(message), order_store())
+    return order.model_dump(mode="json", by_alias=True)
 
 
 def test_confirms_an_order_with_catalog_prices_and_reserves_stock(aws: Aws) -> None:
@@ -99,18 +90,19 @@ def test_redelivery_never_reserves_twice(aws: Aws) -> None:
 def test_a_racing_duplicate_cannot_reserve_twice(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a worker that read the order while it was ACCEPTED...
     message = place(aws, [{"sku": "KB-001", "quantity": 5}])
+    store = order_store()
     stale = store.get_order(order_of(message))
     # ...and another delivery that settled it in the meantime
-    settled = service.settle_order(order_of(message))
+    settled = service.settle_order(order_of(message), order_store())
     assert settled is not None
     assert settled.status is OrderStatus.CONFIRMED
     # When the slow worker carries on, its transaction's condition refuses it
     with monkeypatch.context() as patch:
         patch.setattr(store, "get_order", lambda _: stale)
-        service.settle_order(order_of(message))
+        service.settle_order(order_of(message), store)
 
     assert aws.stock("KB-001") == 20
-    assert service.get_order(order_of(message)).status is OrderStatus.CONFIRMED
+    assert service.get_order(order_of(message), order_store()).status is OrderStatus.CONFIRMED
 
 
 def test_the_last_units_go_to_one_order_only(aws: Aws) -> None:
@@ -124,7 +116,7 @@ def test_the_last_units_go_to_one_order_only(aws: Aws) -> None:
     assert aws.stock("MN-003") == 2
 
 
-def test_a_poison_record_fails_alone(aws: Aws) -> None:
+def test_a_poison_record_fails_alone_and_is_dead_lettered_at_once(aws: Aws) -> None:
     good = place(aws, [{"sku": "CB-005", "quantity": 1}])
     poison = dict(good, MessageId="poison-1", Body="{not json")
     wrong_type = dict(
@@ -133,24 +125,53 @@ def test_a_poison_record_fails_alone(aws: Aws) -> None:
 
     failures = run_worker(sqs_event(poison, good, wrong_type))
 
-    assert failures == ["poison-1", "poison-2"]
+    # no retry can fix them: not reported failed (so not retried), but dead-lettered with why
+    assert failures == []
     assert status_of(aws, good)["status"] == "CONFIRMED"
+    dead = {m["Body"]: attributes_of(m) for m in aws.dead_letters("orders")}
+    assert dead.keys() == {poison["Body"], wrong_type["Body"]}
+    assert dead[poison["Body"]]["failureReason"] == "not a message envelope (type and version)"
+    assert dead[wrong_type["Body"]]["failureReason"] == "unknown message type x@1"
+    # the copy keeps the message's own attributes
+    assert dead[poison["Body"]]["correlationId"] == "sample-correlation-0001"
+
+
+def test_a_record_that_breaks_its_schema_is_dead_lettered_with_where(aws: Aws) -> None:
+    body = json.dumps(
+        {
+            "id": "o-1",
+            "type": "order.placed",
+            "version": 1,
+            "correlationId": "c-1",
+            "occurredAt": "2026-11-23T22:28:20Z",
+            "data": {},
+        }
+    )
+
+    assert run_worker(sqs_event(crafted(body))) == []
+
+    (dead,) = aws.dead_letters("orders")
+    assert dead["Body"] == body
+    assert attributes_of(dead)["failureReason"] == (
+        "order.placed@1 breaks its schema at data/orderId: Field required"
+    )
 
 
 def test_a_storage_error_fails_only_that_record(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
     first = place(aws, [{"sku": "CB-005", "quantity": 1}])
     second = place(aws, [{"sku": "CB-005", "quantity": 2}])
-    real_get_order = store.get_order
+    real_get_order = OrderStore.get_order
 
-    def flaky(order_id: str) -> store.StoredOrder | None:
+    def flaky(store: OrderStore, order_id: str) -> StoredOrder | None:
         if order_id == order_of(first):
             raise ConnectionError("DynamoDB unreachable")
-        return real_get_order(order_id)
+        return real_get_order(store, order_id)
 
-    monkeypatch.setattr(store, "get_order", flaky)
+    monkeypatch.setattr(OrderStore, "get_order", flaky)
 
     assert run_worker(sqs_event(first, second)) == [first["MessageId"]]
     assert aws.stock("CB-005") == 198
+    assert aws.dead_letters("orders") == []  # retried by SQS, not dead-lettered
 
 
 def test_an_order_that_was_never_accepted_is_dropped(aws: Aws) -> None:
@@ -161,11 +182,11 @@ def test_an_order_that_was_never_accepted_is_dropped(aws: Aws) -> None:
     assert aws.stock("CB-005") == 200
 
 
-def test_sample_event_settles_its_order_and_reports_the_poison_record(aws: Aws) -> None:
+def test_sample_event_settles_its_order_and_dead_letters_the_poison_record(aws: Aws) -> None:
     # The committed sample: one order.placed message and one malformed body.
     event = load_event("sqs/orders")
     order_id = json.loads(event["Records"][0]["body"])["data"]["orderId"]
-    invoke_api(place_order_event())  # a real order so the table is in use
+    invoke(place_order_event())  # a real order so the table is in use
     aws.dynamodb.put_item(
         TableName="orders",
         Item={
@@ -179,8 +200,16 @@ def test_sample_event_settles_its_order_and_reports_the_poison_record(aws: Aws) 
         },
     )
 
-    assert run_worker(event) == [event["Records"][1]["messageId"]]
-    assert service.get_order(order_id).status is OrderStatus.CONFIRMED
+    assert run_worker(event) == []
+
+    assert service.get_order(order_id, order_store()).status is OrderStatus.CONFIRMED
+    (dead,) = aws.dead_letters("orders")
+    assert dead["Body"] == event["Records"][1]["body"]
+    assert attributes_of(dead) == {
+        "correlationId": "sample-correlation-0002",
+        "messageType": "order.placed",
+        "failureReason": "not a message envelope (type and version)",
+    }
 
 
 PUBLIC_CALLBACK = (
@@ -190,7 +219,7 @@ PUBLIC_CALLBACK = (
 
 def place_with_callback(aws: Aws, items: list[dict[str, Any]]) -> dict[str, Any]:
     body = {"customerId": "c-7", "items": items, "callbackUrl": PUBLIC_CALLBACK}
-    status, _, answer = invoke_api(place_order_event(body=body))
+    status, _, answer = invoke(place_order_event(body=body))
     assert status == 202, answer
     (message,) = aws.receive()
     return message
@@ -209,10 +238,13 @@ def test_a_settled_order_with_a_callback_publishes_one_event(aws: Aws) -> None:
     assert notification["type"] == "order.confirmed"
     assert envelope["type"] == "webhook.requested"
     assert envelope["id"] == envelope["data"]["eventId"] == notification["eventId"]
+    assert notification["eventId"] == notifications.event_id(order["orderId"], "order.confirmed")
+    assert envelope["data"]["orderId"] == order["orderId"]
     assert envelope["data"]["callbackUrl"] == PUBLIC_CALLBACK
     assert envelope["data"]["payload"]["type"] == "order.confirmed"
     assert envelope["data"]["payload"]["data"]["total"] == {"amount": 8900, "currency": "EUR"}
     assert envelope["correlationId"] == "sample-correlation-0001"
+    assert attributes_of(published)["messageType"] == "webhook.requested"
 
 
 def test_a_redelivered_order_message_does_not_publish_the_event_again(aws: Aws) -> None:
@@ -232,7 +264,7 @@ def test_a_crash_between_settling_and_publishing_is_healed_by_the_redelivery(
 ) -> None:
     message = place_with_callback(aws, [{"sku": "KB-001", "quantity": 1}])
     with monkeypatch.context() as patch:
-        patch.setattr(notifications, "publish_pending", lambda _: 0)  # the process died here
+        patch.setattr(notifications, "publish_pending", lambda *_: 0)  # the process died here
         run_worker(sqs_event(message))
     assert aws.receive("notifications") == []
 
@@ -247,14 +279,11 @@ def test_no_event_is_published_once_the_event_is_settled(aws: Aws) -> None:
     message = place_with_callback(aws, [{"sku": "KB-001", "quantity": 1}])
     run_worker(sqs_event(message))
     aws.receive("notifications")
-    order = store.get_order(order_of(message))
-    assert order is not None
-    store.record_notification(
-        order.order_id,
-        order.notifications[0].model_copy(
-            update={"status": NotificationStatus.DELIVERED, "attempts": 1}
-        ),
+    (notification,) = status_of(aws, message)["notifications"]
+    delivered = delivery_updated(
+        order_of(message), notification["eventId"], 1, DeliveryStatus.DELIVERED, attempts=1
     )
+    assert run_worker(sqs_event(crafted(delivered))) == []
 
     run_worker(sqs_event(message))
 
@@ -266,3 +295,106 @@ def test_an_order_without_callback_owes_no_event(aws: Aws) -> None:
     run_worker(sqs_event(message))
     assert status_of(aws, message)["notifications"] == []
     assert aws.receive("notifications") == []
+
+
+# webhook.delivery-updated: how the notifier's delivery went, shown in the order ----------------
+
+LATER = datetime(2026, 11, 23, 22, 30, tzinfo=UTC)
+DELIVERED_AT = datetime(2026, 11, 23, 22, 31, tzinfo=UTC)
+
+
+def settled_with_callback(aws: Aws) -> tuple[str, str]:
+    """An order settled with a callback: its id and its one event's id."""
+    message = place_with_callback(aws, [{"sku": "KB-001", "quantity": 1}])
+    assert run_worker(sqs_event(message)) == []
+    aws.receive("notifications")
+    (notification,) = status_of(aws, message)["notifications"]
+    return order_of(message), notification["eventId"]
+
+
+def retrying(order_id: str, event_id: str, sequence: int = 1) -> str:
+    return delivery_updated(
+        order_id,
+        event_id,
+        sequence,
+        DeliveryStatus.PENDING,
+        attempts=1,
+        last_status_code=500,
+        last_error="HTTP 500",
+        next_attempt_at=LATER,
+    )
+
+
+def delivered(order_id: str, event_id: str, sequence: int = 2) -> str:
+    return delivery_updated(
+        order_id,
+        event_id,
+        sequence,
+        DeliveryStatus.DELIVERED,
+        attempts=2,
+        last_status_code=204,
+        delivered_at=DELIVERED_AT,
+    )
+
+
+def notification_of(order_id: str) -> dict[str, Any]:
+    order = service.get_order(order_id, order_store())
+    (notification,) = order.model_dump(mode="json", by_alias=True)["notifications"]
+    return dict(notification)
+
+
+DELIVERED_VIEW = {
+    "type": "order.confirmed",
+    "status": "DELIVERED",
+    "attempts": 2,
+    "lastStatusCode": 204,
+    "lastError": None,
+    "nextAttemptAt": None,
+    "deliveredAt": "2026-11-23T22:31:00Z",
+}
+
+
+def test_delivery_updates_show_in_the_order_in_sequence(aws: Aws) -> None:
+    order_id, event_id = settled_with_callback(aws)
+
+    assert run_worker(sqs_event(crafted(retrying(order_id, event_id)))) == []
+    assert notification_of(order_id) == {
+        "eventId": event_id,
+        "type": "order.confirmed",
+        "status": "PENDING",
+        "attempts": 1,
+        "lastStatusCode": 500,
+        "lastError": "HTTP 500",
+        "nextAttemptAt": "2026-11-23T22:30:00Z",
+        "deliveredAt": None,
+    }
+
+    assert run_worker(sqs_event(crafted(delivered(order_id, event_id)))) == []
+    # the newer update clears what no longer holds (the error, the next attempt)
+    assert notification_of(order_id) == {"eventId": event_id} | DELIVERED_VIEW
+
+
+def test_an_older_update_arriving_late_changes_nothing(aws: Aws) -> None:
+    order_id, event_id = settled_with_callback(aws)
+
+    assert run_worker(sqs_event(crafted(delivered(order_id, event_id, sequence=2)))) == []
+    assert run_worker(sqs_event(crafted(retrying(order_id, event_id, sequence=1)))) == []
+
+    assert notification_of(order_id) == {"eventId": event_id} | DELIVERED_VIEW
+    # nor does the same update twice
+    assert run_worker(sqs_event(crafted(retrying(order_id, event_id, sequence=2)))) == []
+    assert notification_of(order_id) == {"eventId": event_id} | DELIVERED_VIEW
+
+
+def test_an_update_for_an_unknown_event_changes_nothing(aws: Aws) -> None:
+    order_id, event_id = settled_with_callback(aws)
+    before = aws.order_item(order_id)
+    orders = aws.count("orders")
+
+    unknown_event = delivered(order_id, "evt_" + "0" * 32)
+    unknown_order = delivered("01a20a90-6da9-7051-8636-e5604348235b", event_id)
+    assert run_worker(sqs_event(crafted(unknown_event), crafted(unknown_order))) == []
+
+    assert aws.order_item(order_id) == before
+    assert aws.count("orders") == orders  # no order made up for it
+    assert aws.dead_letters("orders") == []

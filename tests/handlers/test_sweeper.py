@@ -6,13 +6,24 @@ import json
 from typing import Any
 
 import pytest
-from sweeper import handler
 
-from orders import messaging, service, store
-from tests.conftest import FakeContext, load_event
-from tests.handlers.conftest import Aws
-from tests.handlers.test_order_api import invoke, place_order_event
-from tests.handlers.test_order_worker import run_worker, sqs_event
+from orders.adapters.queues import OrderQueues
+from orders.domain import service
+from orders.settings import SweeperSettings
+from shared.settings import load_settings
+from tests.handlers.helpers import (
+    Aws,
+    invoke,
+    order_store,
+    place_order_event,
+    run_worker,
+    sqs_event,
+    sweep,
+)
+
+
+def accepted_before(cutoff: str) -> list[str]:
+    return load_settings(SweeperSettings).store().accepted_before(cutoff)
 
 
 class Crash(BaseException):
@@ -26,18 +37,11 @@ def orphan(monkeypatch: pytest.MonkeyPatch) -> str:
         raise Crash
 
     with monkeypatch.context() as patch:
-        patch.setattr(messaging, "send_order_placed", die)
+        patch.setattr(OrderQueues, "send_order_placed", die)
         with pytest.raises(Crash):
             invoke(place_order_event())
-    order_id = next(iter(store.accepted_before("9999")))
+    (order_id,) = accepted_before("9999")
     return order_id
-
-
-def sweep() -> dict[str, int]:
-    result: dict[str, int] = handler.lambda_handler(
-        load_event("eventbridge/sweeper_schedule"), FakeContext(function_name="sweeper")
-    )
-    return result
 
 
 def test_an_orphaned_order_is_re_enqueued_and_then_settles(
@@ -45,17 +49,14 @@ def test_an_orphaned_order_is_re_enqueued_and_then_settles(
 ) -> None:
     order_id = orphan(monkeypatch)
     monkeypatch.setenv("SWEEP_AFTER_SECONDS", "0.001")
-    from shared.settings import get_settings
-
-    get_settings.cache_clear()
 
     assert sweep() == {"reenqueued": 1, "stuck": 0, "settled": 0}
 
     (message,) = aws.receive()
     assert json.loads(message["Body"])["data"]["orderId"] == order_id
     run_worker(sqs_event(message))
-    assert service.get_order(order_id).status == "CONFIRMED"
-    assert store.accepted_before("9999") == []  # settled orders leave the sweeper's index
+    assert service.get_order(order_id, order_store()).status == "CONFIRMED"
+    assert accepted_before("9999") == []  # settled orders leave the sweeper's index
 
 
 def test_young_orders_are_left_alone(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,9 +71,6 @@ def test_an_order_that_keeps_failing_is_left_for_an_operator(
     orphan(monkeypatch)
     monkeypatch.setenv("SWEEP_AFTER_SECONDS", "0.001")
     monkeypatch.setenv("SWEEP_MAX_REENQUEUES", "2")
-    from shared.settings import get_settings
-
-    get_settings.cache_clear()
 
     results = [sweep() for _ in range(3)]
 
