@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from orders.ids import uuid7
+from orders.domain.ids import uuid7
 
 
 def test_ids_are_version_7_rfc_9562() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from orders.models import MAX_ITEMS_PER_ORDER, PlaceOrder
+from orders.domain.models import MAX_ITEMS_PER_ORDER, PlaceOrder
 
 
 def order(**changes: Any) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orders.callbacks import CallbackUnresolvable, UnsafeCallback, vet
+from shared.ssrf import CallbackUnresolvable, UnsafeCallback, vet
 
 
 @pytest.mark.parametrize(

@@ -38,8 +38,11 @@ def test_unknown_names_are_reported_not_raised() -> None:
     assert TOPOLOGY.replace_function("notifier", secrets=("nope",)).validate() == [
         "notifier: no 'nope' in the topology"
     ]
-    assert TOPOLOGY.replace_function("notifier", dead_letters_to=("orders",)).validate() == [
-        "notifier: queue 'orders' declares no dlq_env_var"
+    # a queue without a DLQ variable: its consumer and a function dead-lettering to it
+    no_dlq_variable = TOPOLOGY.replace_queue("orders", dlq_env_var=None)
+    assert no_dlq_variable.replace_function("notifier", dead_letters_to=("orders",)).validate() == [
+        "order-worker: queue 'orders' declares no dlq_env_var",
+        "notifier: queue 'orders' declares no dlq_env_var",
     ]
     assert TOPOLOGY.replace_function("order-api", reschedules=True).validate() == [
         "order-api: reschedules without an event source"
