@@ -28,7 +28,7 @@ from shared.observability import correlated, logger
 Message = TypeVar("Message", bound=Envelope[Any])
 Handler = Callable[[Any, SQSRecord], None]
 
-_processor = BatchProcessor(event_type=EventType.SQS)
+_processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class Unprocessable(Exception):

@@ -174,6 +174,24 @@ def test_a_storage_error_fails_only_that_record(aws: Aws, monkeypatch: pytest.Mo
     assert aws.dead_letters("orders") == []  # retried by SQS, not dead-lettered
 
 
+def test_a_batch_whose_every_record_fails_reports_them_all(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the invocation itself succeeds: SQS retries just the failed records (Lambda would count
+    # an error, and scale the queue's pollers down, if the handler raised instead)
+    first = place(aws, [{"sku": "CB-005", "quantity": 1}])
+    second = place(aws, [{"sku": "CB-005", "quantity": 2}])
+
+    def unreachable(store: OrderStore, order_id: str) -> StoredOrder | None:
+        raise ConnectionError("DynamoDB unreachable")
+
+    monkeypatch.setattr(OrderStore, "get_order", unreachable)
+
+    assert run_worker(sqs_event(first)) == [first["MessageId"]]
+    assert run_worker(sqs_event(first, second)) == [first["MessageId"], second["MessageId"]]
+    assert aws.stock("CB-005") == 200
+
+
 def test_an_order_that_was_never_accepted_is_dropped(aws: Aws) -> None:
     message = place(aws, [{"sku": "CB-005", "quantity": 1}])
     aws.dynamodb.delete_item(TableName="orders", Key={"orderId": {"S": order_of(message)}})
