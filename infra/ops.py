@@ -38,6 +38,7 @@ from botocore.exceptions import (
 )
 
 from infra.cdk.naming import construct_id
+from infra.local.state import STATE_FILE
 from infra.topology import TOPOLOGY, Topology
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
     )
 
 # Where `make run` describes the running local runtime (infra/local/__main__.py writes it).
-DEFAULT_STATE_FILE = Path(__file__).resolve().parents[1] / ".local" / "runtime.json"
+DEFAULT_STATE_FILE = STATE_FILE
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130

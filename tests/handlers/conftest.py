@@ -10,7 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from infra.local.provision import Resources, provision, sample_catalog, seed_catalog
+from infra.local.provision import Resources, provision
+from infra.orders_local import sample_catalog, seed_catalog
 from infra.topology import TOPOLOGY
 from shared import aws as shared_aws
 from shared.settings import get_settings

@@ -20,6 +20,7 @@ from botocore.stub import ANY, Stubber
 from infra import ops
 from infra.local.runtime import LocalRuntime
 from infra.ops import QueuePair
+from infra.orders_local import orders_runtime
 from infra.topology import TOPOLOGY
 from tests.local.conftest import wait_until
 
@@ -34,7 +35,7 @@ NOWHERE = "http://127.0.0.1:9"
 
 @pytest.fixture(scope="module")
 def runtime() -> Iterator[LocalRuntime]:
-    with LocalRuntime(FAST, port=0, echo_logs=False, timeout_advice=False) as started:
+    with orders_runtime(FAST, port=0, echo_logs=False, timeout_advice=False) as started:
         yield started
 
 
