@@ -48,6 +48,8 @@ from infra.local.function_host import LENGTH_BYTES
 
 HOST_SCRIPT = Path(__file__).with_name("function_host.py")
 REPOSITORY = Path(__file__).resolve().parents[2]
+# Lambda gives init 10 s and, past them, retries it at the first invocation within the function's
+# timeout (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html#runtimes-lifecycle-ib)
 INIT_TIMEOUT_S = 10.0
 # Lambda's synchronous invocation payload quota, request and response: 6 MB
 # (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
@@ -192,12 +194,13 @@ class _Environment:
             target=_pump_logs, args=(self.process, config.name, log_sink), daemon=True
         )
         self._logs.start()
+        init_timeout_s = INIT_TIMEOUT_S + config.timeout_s
         try:
-            hello = self._receive(INIT_TIMEOUT_S)
+            hello = self._receive(init_timeout_s)
         except FunctionTimeout:
             self.kill()
             raise EnvironmentCrashed(
-                f"{config.name}: init timed out after {INIT_TIMEOUT_S}s"
+                f"{config.name}: init timed out after {init_timeout_s}s"
             ) from None
         except EnvironmentCrashed:
             self.kill()
