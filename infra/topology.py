@@ -115,8 +115,8 @@ class Function:
     dead_letters_to: tuple[str, ...] = ()  # queues whose DLQ it sends to, with failure context
     secrets: tuple[str, ...] = ()  # secrets it reads
     event_source: EventSource | None = None
-    # the function's own code directory (a path, relative to the repository or absolute); the
-    # local runtime's default code directory when None
+    # the function's own code directory (absolute, or relative to the working directory: the
+    # repository for make and pytest); the local runtime's default code directory when None
     code_dir: str | None = None
     reschedules: bool = False  # changes its messages' visibility: needs its own queue's URL
     schedule_minutes: int | None = None  # invoked on this fixed rate (EventBridge; a local timer)

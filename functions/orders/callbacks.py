@@ -5,8 +5,8 @@ resolved and refused when any address is loopback (outside local mode), private,
 (the instance metadata address 169.254.169.254 included, always), multicast, reserved or
 otherwise not globally routable. In local mode a loopback callback must also use one of the
 ports in WEBHOOK_LOCAL_ALLOWED_PORTS when the local runtime sets it (its built-in receiver, ports
-its user allows), so a callback never reaches the moto server. It is checked when the order is placed and again at every
-delivery, and delivery connects to the address that was checked (DNS can change in between).
+its user allows), so a callback never reaches the moto server. It is checked when the order is
+placed and again at every delivery, and delivery connects to the address that was checked (DNS can change in between).
 """
 
 from __future__ import annotations
