@@ -318,9 +318,10 @@ class Topology:
         return tuple(dict.fromkeys(function.sends_to + own))
 
     def dead_letters(self, function: Function) -> tuple[str, ...]:
-        """Queues whose DLQ the function sends to: its own (a consumer dead-letters unknown
-        message types there) and those it declares."""
-        own = (function.event_source.queue,) if function.event_source else ()
+        """Queues whose DLQ the function sends to: its own, when the queue names a variable for
+        it (the consumer dead-letters unknown message types there), and those it declares."""
+        source = function.event_source
+        own = (source.queue,) if source and self.queue(source.queue).dlq_env_var else ()
         return tuple(dict.fromkeys(own + function.dead_letters_to))
 
     def dlq_env_var(self, queue_name: str) -> str:
