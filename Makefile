@@ -4,6 +4,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The functions' own interpreter for the local runtime: only what Lambda gives them
+# (requirements/lambda.lock: the runtime's boto3 and the Powertools layer), never the dev tools.
+LAMBDA_VENV := .venv-lambda
 UV_VERSION := 0.13.9
 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
@@ -11,7 +14,7 @@ export UV_NO_PROGRESS := 1
 
 .PHONY: run test lint typecheck pytest synth deploy contracts lock clean bench
 
-run: $(VENV)/.run-deps ## serve the API on 127.0.0.1:3000 (HOST, PORT override) backed by moto
+run: $(VENV)/.run-deps $(LAMBDA_VENV)/.installed ## serve the API on 127.0.0.1:3000 (HOST, PORT override) backed by moto
 	$(BIN)/python -m infra.local
 
 test: lint typecheck pytest ## everything CI runs, offline once dependencies are installed
@@ -23,7 +26,7 @@ lint: $(VENV)/.dev-deps
 typecheck: $(VENV)/.dev-deps
 	$(BIN)/mypy
 
-pytest: $(VENV)/.dev-deps node_modules/.installed
+pytest: $(VENV)/.dev-deps $(LAMBDA_VENV)/.installed node_modules/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 synth: $(VENV)/.dev-deps node_modules/.installed ## CloudFormation of every stack into cdk.out/, offline
@@ -43,9 +46,11 @@ lock: $(BIN)/uv ## re-resolve requirements/*.lock from pyproject.toml
 		--generate-hashes -q -o requirements/run.lock
 	$(BIN)/uv pip compile pyproject.toml --extra local --extra dev --universal \
 		--python-version 3.11 --generate-hashes -c requirements/run.lock -q -o requirements/dev.lock
+	$(BIN)/uv pip compile requirements/lambda.in --universal --python-version 3.11 \
+		--generate-hashes -c requirements/run.lock -q -o requirements/lambda.lock
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(LAMBDA_VENV) node_modules cdk.out .mypy_cache .ruff_cache .pytest_cache
 
 $(BIN)/uv:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -64,6 +69,14 @@ $(VENV)/.dev-deps: requirements/dev.lock pyproject.toml | $(BIN)/uv
 	$(BIN)/uv pip install -q --python $(BIN)/python --require-hashes -r requirements/dev.lock
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	touch $(VENV)/.run-deps $@
+
+# A plain venv (no pip) holding exactly the lock: what `infra.local` runs every function in.
+$(LAMBDA_VENV)/.installed: requirements/lambda.lock | $(BIN)/uv
+	rm -rf $(LAMBDA_VENV)
+	$(PYTHON) -m venv --without-pip $(LAMBDA_VENV)
+	$(BIN)/uv pip install -q --python $(LAMBDA_VENV)/bin/python --require-hashes \
+		-r requirements/lambda.lock
+	touch $@
 
 node_modules/.installed: package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

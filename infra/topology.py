@@ -105,6 +105,10 @@ class Queue:
     dlq_env_var: str | None = None
     component: str = ""  # the component whose function consumes it
     carries: tuple[str, ...] = ()  # message types on it, as "type@version"
+    # FIFO: ordered per MessageGroupId, deduplicated for 5 minutes (by MessageDeduplicationId, or
+    # by the body's SHA-256 with content-based deduplication); SQS adds `.fifo` to the names.
+    fifo: bool = False
+    content_based_deduplication: bool = False
 
     @property
     def dlq_name(self) -> str:
@@ -143,6 +147,9 @@ class Function:
     dead_letters_to: tuple[str, ...] = ()  # queues whose DLQ it sends to, with failure context
     secrets: tuple[str, ...] = ()  # secrets it reads
     event_source: EventSource | None = None
+    # the function's own code directory (absolute, or relative to the working directory: the
+    # repository for make and pytest); the local runtime's default code directory when None
+    code_dir: str | None = None
     reschedules: bool = False  # changes its messages' visibility: needs its own queue's URL
     schedule_minutes: int | None = None  # invoked on this fixed rate (EventBridge; a local timer)
     environment: dict[str, str] = field(default_factory=dict)
@@ -205,6 +212,11 @@ class Topology:
     routes: tuple[Route, ...]
     secrets: tuple[Secret, ...] = ()
     components: tuple[Component, ...] = ()
+    # API Gateway's binaryMediaTypes: bodies of these types (wildcards allowed) are base64
+    binary_media_types: tuple[str, ...] = ()
+    # OAuth2 app clients (each with an API key in its own usage plan); the local runtime makes
+    # a local client for each
+    app_clients: tuple[AppClient, ...] = ()
 
     def table(self, name: str) -> Table:
         return _by_name(self.tables, name)
@@ -306,9 +318,10 @@ class Topology:
         return tuple(dict.fromkeys(function.sends_to + own))
 
     def dead_letters(self, function: Function) -> tuple[str, ...]:
-        """Queues whose DLQ the function sends to: its own (a consumer dead-letters unknown
-        message types there) and those it declares."""
-        own = (function.event_source.queue,) if function.event_source else ()
+        """Queues whose DLQ the function sends to: its own, when the queue names a variable for
+        it (the consumer dead-letters unknown message types there), and those it declares."""
+        source = function.event_source
+        own = (source.queue,) if source and self.queue(source.queue).dlq_env_var else ()
         return tuple(dict.fromkeys(own + function.dead_letters_to))
 
     def dlq_env_var(self, queue_name: str) -> str:
@@ -699,4 +712,5 @@ TOPOLOGY = Topology(
         Route("GET", "/orders/{orderId}", ORDER_API.name, (SCOPE_READ,), operation=GET_ORDER),
     ),
     secrets=(WEBHOOK_SECRET,),
+    app_clients=APP_CLIENTS,
 )

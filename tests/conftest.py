@@ -15,6 +15,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "events" / "samples"
 
+# the local runtime's fixture for any topology (`local_runtime`), as an outside project enables it
+pytest_plugins = ["infra.local.pytest_plugin"]
+
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "AsyncOrdersTests")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "orders")

@@ -3,13 +3,16 @@
 A callback must be https (plain http only to loopback, only in local mode). Its host is
 resolved and refused when any address is loopback (outside local mode), private, link-local
 (the instance metadata address 169.254.169.254 included, always), multicast, reserved or
-otherwise not globally routable. It is checked when the order is placed and again at every
-delivery, and delivery connects to the address that was checked (DNS can change in between).
+otherwise not globally routable. In local mode a loopback callback must also use one of the
+ports in WEBHOOK_LOCAL_ALLOWED_PORTS when the local runtime sets it (its built-in receiver, ports
+its user allows), so a callback never reaches the moto server. It is checked when the order is
+placed and again at every delivery, and delivery connects to the address that was checked (DNS can change in between).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -58,6 +61,11 @@ def vet(url: str, local_mode: bool) -> CallbackTarget:
     addresses = _resolve(host, port)
     for address in addresses:
         _check_address(address, local_mode)
+    allowed_ports = os.environ.get("WEBHOOK_LOCAL_ALLOWED_PORTS")
+    if local_mode and allowed_ports is not None and str(port) not in allowed_ports.split(","):
+        plain = [getattr(a, "ipv4_mapped", None) or a for a in addresses]
+        if any(a.is_loopback for a in plain):
+            raise UnsafeCallback(f"loopback port {port} is not an allowed local callback port")
     if parts.scheme == "http" and not (local_mode and all(a.is_loopback for a in addresses)):
         raise UnsafeCallback("the callback URL must use https")
     path = parts.path or "/"

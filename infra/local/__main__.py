@@ -1,6 +1,8 @@
-"""`make run`: the whole system on 127.0.0.1, backed by moto. Ctrl-C stops it.
+"""`make run`: the orders system on 127.0.0.1, backed by moto. Ctrl-C stops it.
 
-HOST and PORT override where the API listens (default 127.0.0.1:3000).
+HOST and PORT override where the API listens (default 127.0.0.1:3000). The local clients come
+from the topology's app clients or LOCAL_CLIENTS (infra/orders_local.py says how); loopback
+callbacks may reach the built-in receiver and the ports in LOCAL_CALLBACK_PORTS only.
 """
 
 from __future__ import annotations
@@ -10,11 +12,9 @@ import os
 import signal
 import sys
 import threading
-from dataclasses import replace
 
-from infra.local.auth import Client
-from infra.local.runtime import LocalRuntime
-from infra.ops import DEFAULT_STATE_FILE as STATE_FILE  # where `orders-ops --local` looks
+from infra.local.state import STATE_FILE  # where `orders-ops --local` looks
+from infra.orders_local import from_environment, local_clients, orders_runtime
 
 
 def main() -> None:
@@ -23,17 +23,15 @@ def main() -> None:
         port = int(os.environ.get("PORT", "3000"))
     except ValueError:
         sys.exit(f"PORT must be a number, not {os.environ['PORT']!r}")
-    default_client = Client.generate(os.environ.get("LOCAL_CLIENT_ID", "local-client"))
-    if os.environ.get("LOCAL_CLIENT_SECRET"):
-        default_client = replace(default_client, client_secret=os.environ["LOCAL_CLIENT_SECRET"])
-    if os.environ.get("LOCAL_CLIENT_API_KEY"):
-        default_client = replace(default_client, api_key=os.environ["LOCAL_CLIENT_API_KEY"])
     try:
-        runtime = LocalRuntime(
-            host=host,
-            port=port,
-            webhook_secret=os.environ.get("WEBHOOK_SECRET"),
-            clients=[default_client],
+        clients = local_clients(os.environ)
+        options = from_environment()
+    except ValueError as error:
+        sys.exit(str(error))
+    default_client = clients[0]
+    try:
+        runtime = orders_runtime(
+            host=host, port=port, echo_logs=True, clients=clients, **options
         ).start()
     except OSError as error:
         sys.exit(f"Cannot serve on {host}:{port}: {error.strerror}. Set PORT (and HOST) to choose.")
@@ -44,6 +42,10 @@ def main() -> None:
     STATE_FILE.parent.mkdir(exist_ok=True)
     STATE_FILE.write_text(json.dumps(runtime.describe(), indent=2))
     api = runtime.api_url
+    others = "".join(
+        f"\n  Client         {c.client_id}, secret {c.client_secret}, API key {c.api_key}"
+        for c in runtime.clients[1:]
+    )
     print(
         f"""
 Async order API running locally (moto at {runtime.moto_url})
@@ -57,7 +59,7 @@ Async order API running locally (moto at {runtime.moto_url})
   OAuth2         token URL {runtime.token_url} (client credentials)
                  client id {default_client.client_id}, secret {default_client.client_secret}
                  API key (x-api-key, its usage plan) {default_client.api_key}
-                 (set LOCAL_CLIENT_ID / LOCAL_CLIENT_SECRET / LOCAL_CLIENT_API_KEY to choose them)
+                 (set LOCAL_CLIENT_ID / LOCAL_CLIENT_SECRET / LOCAL_CLIENT_API_KEY to choose them){others}
 
 Try:
   TOKEN=$(curl -s -u {default_client.client_id}:{default_client.client_secret} \\

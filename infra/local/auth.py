@@ -10,7 +10,13 @@ within the plan's rate, burst and daily quota (429), as API Gateway meters keys.
 Requests to the API are checked the way API Gateway's Cognito authorizer checks them: a Bearer
 access token with a valid signature, not expired, issued here, carrying one of the method's
 scopes (401 without or with a bad token, 403 without the scope); the claims then reach the
-function in `requestContext.authorizer.claims`, as strings, where API Gateway puts them.
+function in `requestContext.authorizer.claims`, as strings, where API Gateway puts them; `exp`
+and `iat` are dates there (`Mon Nov 23 22:43:00 UTC 2026`, see events/samples/api), as the Cognito
+authorizer gives them
+(https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-integrate-with-cognito.html).
+
+Nothing here is specific to one API: the scopes come from the topology's routes, the clients and
+their usage plans from whoever starts the runtime (or the topology's app clients).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -30,30 +36,50 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
-from infra.local.gateway import GatewayRequestHandler
-from infra.topology import ACCESS_TOKEN_MINUTES, API_KEY_HEADER, APP_CLIENTS, SCOPES
+from infra.local.gateway import API_KEY_HEADER, GatewayRequestHandler
+from infra.topology import AppClient
 
 TOKEN_PATH = "/oauth2/token"  # noqa: S105 - a path, not a secret
-
-
-_LIMITS = APP_CLIENTS[0]  # local clients get the limits of the stack's app client
+TOKEN_MINUTES = 15
+_PLAN = AppClient("defaults", ())  # the usage plan limits an app client has by default
 
 
 @dataclass(frozen=True)
 class Client:
-    """An app client: OAuth2 credentials, and the API key of its usage plan."""
+    """An app client: OAuth2 credentials, and the API key of its usage plan.
+
+    `scopes` empty means every scope the API's routes use."""
 
     client_id: str
     client_secret: str
-    scopes: tuple[str, ...] = tuple(SCOPES)
+    scopes: tuple[str, ...] = ()
     api_key: str = field(default_factory=lambda: secrets.token_urlsafe(30))
-    rate_per_second: float = _LIMITS.rate_per_second
-    burst: int = _LIMITS.burst
-    quota_per_day: int = _LIMITS.quota_per_day
+    rate_per_second: float = _PLAN.rate_per_second
+    burst: int = _PLAN.burst
+    quota_per_day: int = _PLAN.quota_per_day
 
     @staticmethod
-    def generate(client_id: str, scopes: tuple[str, ...] = tuple(SCOPES)) -> Client:
+    def generate(client_id: str, scopes: tuple[str, ...] = ()) -> Client:
         return Client(client_id, secrets.token_urlsafe(24), scopes)
+
+    @staticmethod
+    def from_app_client(
+        app: AppClient,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        api_key: str | None = None,
+    ) -> Client:
+        """A local client for one of the topology's app clients: its scopes and usage plan,
+        with the given credentials or generated ones."""
+        return Client(
+            client_id or app.name,
+            client_secret or secrets.token_urlsafe(24),
+            app.scopes,
+            api_key or secrets.token_urlsafe(30),
+            app.rate_per_second,
+            app.burst,
+            app.quota_per_day,
+        )
 
 
 class _UsagePlan:
@@ -94,10 +120,19 @@ class Denied:
 
 class LocalAuthorizer:
     def __init__(
-        self, clients: list[Client], issuer: str, token_minutes: int = ACCESS_TOKEN_MINUTES
+        self,
+        clients: list[Client],
+        issuer: str,
+        scopes: tuple[str, ...],
+        token_minutes: int = TOKEN_MINUTES,
+        catch_all_scopes: tuple[str, ...] | None = None,
     ):
+        """`scopes`: every scope the API knows; `catch_all_scopes`: those that let a request to
+        an unknown path through to the catch-all function (default: any of them)."""
+        clients = [c if c.scopes else replace(c, scopes=scopes) for c in clients]
         self.clients = {client.client_id: client for client in clients}
         self.plans = {client.api_key: _UsagePlan(client) for client in clients}
+        self.catch_all_scopes = catch_all_scopes or scopes
         self.issuer = issuer
         self.token_seconds = token_minutes * 60
         self._key = RSAKey.generate_key(2048, parameters={"kid": uuid.uuid4().hex})
@@ -186,8 +221,11 @@ class LocalAuthorizer:
         granted = set(str(token.claims.get("scope", "")).split())
         if not granted & set(scopes):
             return Denied(403, "ACCESS_DENIED", f"needs one of the scopes {', '.join(scopes)}")
-        return {name: _claim_string(value) for name, value in token.claims.items()}
+        return {name: _claim_string(name, value) for name, value in token.claims.items()}
 
 
-def _claim_string(value: Any) -> str:
+def _claim_string(name: str, value: Any) -> str:
+    """A claim as API Gateway's Cognito authorizer passes it: a string; exp and iat as dates."""
+    if name in ("exp", "iat") and isinstance(value, int | float):
+        return time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(value))
     return " ".join(map(str, value)) if isinstance(value, list) else str(value)

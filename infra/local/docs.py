@@ -1,6 +1,8 @@
-"""The API's contract, served by the local runtime: no token needed, nothing fetched online.
+"""An API's contract, served by the local runtime: no token needed, nothing fetched online.
+Optional: the runtime serves it when given an OpenAPI document.
 
-GET /openapi.json   events/openapi.json (`make contracts`), its `servers` set to this runtime
+GET /openapi.json   the document (here events/openapi.json, from `make contracts`), its
+                    `servers` set to this runtime
 GET /docs           Swagger UI on that document; "Authorize" gets a token from /oauth2/token
                     with the client credentials `make run` prints
 GET /docs/<file>    Swagger UI's own files, from the swagger-ui-bundle-v2 package (Swagger UI 5:
@@ -9,18 +11,14 @@ GET /docs/<file>    Swagger UI's own files, from the swagger-ui-bundle-v2 packag
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from swagger_ui_bundle import swagger_ui_path
 
-from infra.local.gateway import GatewayRequestHandler
+from infra.local.gateway import GatewayRequestHandler, LocalRoute
 
-if TYPE_CHECKING:
-    from infra.local.runtime import LocalRuntime
-
-OPENAPI_FILE = Path(__file__).resolve().parents[2] / "events" / "openapi.json"
 OPENAPI_PATH = "/openapi.json"
 DOCS_PATH = "/docs"
 ASSETS = Path(str(swagger_ui_path))
@@ -37,7 +35,7 @@ PAGE = """<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
-  <title>Async Orders API (local)</title>
+  <title>{title} (local)</title>
   <link rel="stylesheet" href="{docs}/swagger-ui.css">
   <link rel="icon" type="image/png" href="{docs}/favicon-32x32.png">
 </head>
@@ -60,16 +58,20 @@ PAGE = """<!doctype html>
 """
 
 
-def register(runtime: LocalRuntime) -> None:
+def register(
+    local_routes: dict[str, LocalRoute], openapi_file: Path, api_url: str, client_id: str | None
+) -> None:
     """Add /openapi.json, /docs and /docs/<file> to the runtime's local routes."""
-    document = json.loads(OPENAPI_FILE.read_text())
-    client_id = json.dumps(runtime.clients[0].client_id).replace("<", "\\u003c")  # in <script>
-    page = PAGE.format(docs=DOCS_PATH, openapi=OPENAPI_PATH, client_id=client_id).encode()
+    document = json.loads(openapi_file.read_text())
+    title = html.escape(str(document.get("info", {}).get("title", "API")))
+    script_id = json.dumps(client_id or "").replace("<", "\\u003c")  # in <script>
+    page = PAGE.format(docs=DOCS_PATH, openapi=OPENAPI_PATH, client_id=script_id, title=title)
+    page_bytes = page.encode()
 
     def openapi(request: GatewayRequestHandler) -> None:
         if _readable(request):
             # "Try it out" and the relative tokenUrl resolve against the server: this one.
-            host = request.headers.get("Host") or runtime.api_url.removeprefix("http://")
+            host = request.headers.get("Host") or api_url.removeprefix("http://")
             served = document | {
                 "servers": [{"url": f"http://{host}", "description": "this local runtime"}]
             }
@@ -77,7 +79,7 @@ def register(runtime: LocalRuntime) -> None:
 
     def docs(request: GatewayRequestHandler) -> None:
         if _readable(request):
-            _send(request, page, CONTENT_TYPES[".html"])
+            _send(request, page_bytes, CONTENT_TYPES[".html"])
 
     def asset(request: GatewayRequestHandler) -> None:
         name = request.path.split("?", 1)[0].rsplit("/", 1)[-1]
@@ -92,9 +94,9 @@ def register(runtime: LocalRuntime) -> None:
             return
         _send(request, file.read_bytes(), CONTENT_TYPES[file.suffix], cache=True)
 
-    runtime.local_routes[OPENAPI_PATH] = openapi
-    runtime.local_routes[DOCS_PATH] = docs
-    runtime.local_routes[DOCS_PATH + "/"] = asset  # a directory route: /docs/<file>
+    local_routes[OPENAPI_PATH] = openapi
+    local_routes[DOCS_PATH] = docs
+    local_routes[DOCS_PATH + "/"] = asset  # a directory route: /docs/<file>
 
 
 def _readable(request: GatewayRequestHandler) -> bool:

@@ -1,15 +1,25 @@
-"""moto's server, with one fidelity fix: DynamoDB requests run one at a time.
+"""moto's server, with fidelity fixes.
 
 DynamoDB applies each write, condition and transaction atomically per item. moto's threaded
 server does not: two concurrent conditional updates of one item can both pass their condition
 (we saw ten concurrent orders oversell a product locally). Serializing DynamoDB requests restores
 the guarantee; SQS requests (long polls included) still run concurrently.
 
+SQS FIFO keeps a message group out of every receive while any of its messages is in flight
+(https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/FIFO-queues-understanding-logic.html).
+moto 5.2 breaks that two ways: concurrent long polls on one FIFO queue decide with a stale view
+of the groups in flight (a group's third message went out while its first two were in flight),
+and messages that are visible again still count as in flight, so the first of a group to time
+out is skipped and the last is delivered first. Receives on a FIFO queue run one at a time here,
+and only invisible messages hold their group.
+
     python -m infra.local.moto_server <host> <port>
 """
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import signal
 import sys
@@ -34,6 +44,45 @@ class SerializedDynamoDB:
             return list(self.app(environ, start_response))
 
 
+class SerializedFifoReceives:
+    def __init__(self, app: WsgiApp) -> None:
+        self.app = app
+        self.locks: dict[str, threading.Lock] = {}
+        self.guard = threading.Lock()
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        if environ.get("HTTP_X_AMZ_TARGET") != "AmazonSQS.ReceiveMessage":
+            return self.app(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)
+        try:
+            queue_url = str(json.loads(body).get("QueueUrl", ""))
+        except ValueError:
+            queue_url = ""
+        if not queue_url.endswith(".fifo"):
+            return self.app(environ, start_response)
+        with self.guard:
+            lock = self.locks.setdefault(queue_url, threading.Lock())
+        with lock:
+            return list(self.app(environ, start_response))
+
+
+def _fifo_groups_in_flight() -> None:
+    from moto.sqs.models import Queue
+
+    def pending_message_groups(self: Any) -> set[str]:
+        return {
+            message.group_id
+            for message in self._pending_messages
+            if message.group_id is not None and not message.visible
+        }
+
+    Queue.pending_message_groups = property(pending_message_groups)  # type: ignore[method-assign,assignment]
+
+
 def main(host: str, port: int) -> None:
     os.environ.setdefault("MOTO_PORT", str(port))
     from moto.server import (  # type: ignore[attr-defined]  # re-exported, not declared
@@ -42,7 +91,10 @@ def main(host: str, port: int) -> None:
     )
     from werkzeug.serving import run_simple
 
-    app = SerializedDynamoDB(DomainDispatcherApplication(create_backend_app))
+    _fifo_groups_in_flight()
+    app = SerializedFifoReceives(
+        SerializedDynamoDB(DomainDispatcherApplication(create_backend_app))
+    )
     run_simple(host, port, app, threaded=True)
 
 

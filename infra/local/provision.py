@@ -1,10 +1,12 @@
-"""Create the topology's tables and queues on any boto3 endpoint (moto server or mock_aws)."""
+"""Create the topology's tables, queues and secrets on any boto3 endpoint (moto server or
+mock_aws). FIFO queues (and their dead-letter queues, which must be FIFO too) get the `.fifo`
+suffix SQS requires
+(https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/FIFO-queues.html)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from infra.topology import Function, Topology
@@ -13,8 +15,6 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
-
-SAMPLE_CATALOG = Path(__file__).with_name("sample_catalog.json")
 
 
 @dataclass
@@ -87,45 +87,29 @@ def provision(
             )
         resources.table_names[table.name] = table.name
     for queue in topology.queues:
+        suffix = ".fifo" if queue.fifo else ""
+        fifo: dict[Any, str] = {"FifoQueue": "true"} if queue.fifo else {}
+        dlq_attributes: dict[Any, str] = {"MessageRetentionPeriod": str(queue.dlq_retention_s)}
         dlq_url = sqs.create_queue(
-            QueueName=queue.dlq_name,
-            Attributes={"MessageRetentionPeriod": str(queue.dlq_retention_s)},
+            QueueName=queue.dlq_name + suffix, Attributes=dlq_attributes | fifo
         )["QueueUrl"]
         dlq_arn = _arn(sqs, dlq_url)
-        url = sqs.create_queue(
-            QueueName=queue.name,
-            Attributes={
-                "VisibilityTimeout": str(queue.visibility_timeout_s),
-                "MessageRetentionPeriod": str(queue.retention_s),
-                "RedrivePolicy": json.dumps(
-                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receive_count}
-                ),
-            },
-        )["QueueUrl"]
+        queue_attributes: dict[Any, str] = {
+            "VisibilityTimeout": str(queue.visibility_timeout_s),
+            "MessageRetentionPeriod": str(queue.retention_s),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receive_count}
+            ),
+        }
+        if queue.fifo:
+            fifo["ContentBasedDeduplication"] = str(queue.content_based_deduplication).lower()
+        url = sqs.create_queue(QueueName=queue.name + suffix, Attributes=queue_attributes | fifo)[
+            "QueueUrl"
+        ]
         resources.queue_urls[queue.name] = url
         resources.queue_arns[queue.name] = _arn(sqs, url)
         resources.dlq_urls[queue.name] = dlq_url
     return resources
-
-
-def seed_catalog(dynamodb: DynamoDBClient, table_name: str, products: list[dict[str, Any]]) -> None:
-    """Write products in the item layout `orders.store` reads (a local test pins the two)."""
-    for product in products:
-        dynamodb.put_item(
-            TableName=table_name,
-            Item={
-                "sku": {"S": product["sku"]},
-                "name": {"S": product["name"]},
-                "priceAmount": {"N": str(product["unitPrice"]["amount"])},
-                "currency": {"S": product["unitPrice"]["currency"]},
-                "available": {"N": str(product["available"])},
-            },
-        )
-
-
-def sample_catalog() -> list[dict[str, Any]]:
-    products: list[dict[str, Any]] = json.loads(SAMPLE_CATALOG.read_text())
-    return products
 
 
 def _key_schema(partition_key: str, sort_key: str | None) -> list[tuple[str, str]]:

@@ -1,5 +1,17 @@
-"""The local runtime: a moto server, the topology's resources on it, and every function running
-behind a Lambda-like gateway or event source mapping. `make run` starts one; tests start their own.
+"""The local runtime: a moto server, a topology's resources on it, and every function running
+behind a Lambda-like gateway or event source mapping. Nothing here knows one application: the
+topology says what exists, and whoever starts the runtime adds the optional extras (seed data,
+the token endpoint's clients, a webhook receiver, a docs page). `make run` starts the orders
+system on it (infra/orders_local.py); tests and other projects start their own:
+
+    from infra.local import LocalRuntime
+
+    with LocalRuntime(topology, code_dir="functions") as runtime:
+        runtime.api_url              # base URL of the emulated REST API
+        runtime.queue_url("orders")  # by topology name
+        runtime.client("sqs")        # a boto3 client bound to the runtime's moto server
+
+See docs/local-runtime.md.
 """
 
 from __future__ import annotations
@@ -8,18 +20,18 @@ import base64
 import collections
 import contextlib
 import json
+import os
 import secrets
-import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import boto3
 
@@ -27,21 +39,23 @@ from infra.local import docs
 from infra.local.auth import TOKEN_PATH, Client, LocalAuthorizer
 from infra.local.event_source import SqsEventSourceMapping
 from infra.local.function_host import CRASH_RATE, ERROR_RATE
-from infra.local.gateway import ACCOUNT_ID, ApiGateway, LocalRoute
+from infra.local.gateway import (
+    ACCOUNT_ID,
+    INTEGRATION_TIMEOUT_S,
+    ApiGateway,
+    LocalRoute,
+)
 from infra.local.lambda_runtime import FunctionConfig, InvocationError, LocalFunction
-from infra.local.provision import Resources, provision, sample_catalog, seed_catalog
+from infra.local.provision import Resources, provision
 from infra.local.webhook_receiver import PATH as RECEIVER_PATH
 from infra.local.webhook_receiver import WebhookReceiver
-from infra.topology import TOPOLOGY, Function, Topology
+from infra.topology import Function, Topology
 
-if TYPE_CHECKING:
-    pass
-
-CODE_DIR = Path(__file__).resolve().parents[2] / "functions"
+REPOSITORY = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 API_CONCURRENCY = 8  # execution environments the local API may scale to
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-ISSUER = "urn:local:orders-user-pool"
+CodeDirs = Path | str | Mapping[str, Path | str]
 
 
 @dataclass(frozen=True)
@@ -49,8 +63,8 @@ class Faults:
     """Faults to inject into one function (tests and demos; nothing is injected by default).
 
     error_rate: invocations that fail before the handler runs; crash_rate: invocations whose
-    process dies after the handler did its work, before answering; aws_calls: rules for
-    `shared.faults` (throttled and slow AWS calls).
+    process dies after the handler did its work, before answering; aws_calls: rules the
+    function's own fault injection reads from FAULT_INJECTION (throttled and slow AWS calls).
     """
 
     error_rate: float = 0.0
@@ -65,49 +79,101 @@ class Faults:
 
 
 class LocalRuntime:
+    """Any topology on moto, with Lambda's and API Gateway's semantics (docs/local-runtime.md).
+
+    topology        what exists: tables, queues (standard or FIFO), functions, routes, secrets
+    code_dir        the functions' code: one directory, or one per function name (a function's
+                    own `code_dir` in the topology wins over the single default)
+    host, port      where the API listens (port 0: any free port; see `api_url`)
+    clients         local OAuth2 clients; None: one per topology app client (generated
+                    credentials); empty, with no app clients: no authorizer, no token endpoint
+    secrets         values of the topology's secrets by name (generated when missing)
+    webhook_receiver  a Standard Webhooks signing secret: serve a verifying receiver at
+                    /_local/webhooks with it
+    callback_ports  loopback ports the functions may call back besides the API's own; see
+                    `loopback_ports` (never the moto server's), for `environment` to pass on
+    openapi         an OpenAPI document to serve at /openapi.json and /docs
+    schemas_dir     where the routes' `request_body` models are (`<stem>.schema.json`)
+    seed            called with the runtime once resources exist, before functions start
+    environment     extra variables per function, computed once the API's port is known
+    """
+
     def __init__(
         self,
-        topology: Topology = TOPOLOGY,
-        host: str = "127.0.0.1",
-        port: int = 3000,
+        topology: Topology,
+        code_dir: CodeDirs | None = None,
         *,
-        echo_logs: bool = True,
-        function_environment: dict[str, dict[str, str]] | None = None,
-        seed: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        echo_logs: bool = False,
         timeout_advice: bool = True,
-        webhook_secret: str | None = None,
-        faults: dict[str, Faults] | None = None,
-        schedules: dict[str, float] | None = None,
-        clients: list[Client] | None = None,
-        auth: bool = True,
+        function_environment: Mapping[str, Mapping[str, str]] | None = None,
+        static_environment: Callable[[Function], Mapping[str, str]] | None = None,
+        environment: Callable[[LocalRuntime, Function], Mapping[str, str]] | None = None,
+        faults: Mapping[str, Faults] | None = None,
+        schedules: Mapping[str, float] | None = None,
+        clients: Sequence[Client] | None = None,
+        issuer: str = "urn:local:user-pool",
+        catch_all_scopes: tuple[str, ...] | None = None,
+        secrets: Mapping[str, str] | None = None,
+        webhook_receiver: str | None = None,
+        callback_ports: Iterable[int] = (),
+        openapi: Path | None = None,
+        schemas_dir: Path | None = None,
+        problem_type_prefix: str = "urn:local-api:problem:",
+        realm: str = "api",
+        seed: Callable[[LocalRuntime], None] | None = None,
+        integration_timeout_s: float = INTEGRATION_TIMEOUT_S,
+        python: Path | None = None,
     ) -> None:
         problems = topology.validate(timeout_advice)
         if problems:
             raise ValueError("; ".join(problems))
         self.topology = topology
+        self.code_dirs = _code_dirs(topology, code_dir)
         self.host, self.port = host, port
         self.echo_logs = echo_logs
-        self.seed = seed
-        self.function_environment = function_environment or {}
-        self.faults = faults or {}
-        # OAuth2 app clients; the first is the default one `make run` prints
-        self.clients = clients or [Client.generate("local-client")]
-        self.authorizer = LocalAuthorizer(self.clients, ISSUER) if auth else None
+        self.function_environment = dict(function_environment or {})
+        self._static_environment = static_environment or (lambda f: f.environment)
+        self._extra_environment = environment
+        self.faults = dict(faults or {})
+        if clients is None:
+            clients = [Client.from_app_client(app) for app in topology.app_clients]
+        self.clients = list(clients)
+        route_scopes = tuple(dict.fromkeys(s for r in topology.routes for s in r.scopes))
+        self.authorizer = (
+            LocalAuthorizer(self.clients, issuer, route_scopes, catch_all_scopes=catch_all_scopes)
+            if self.clients
+            else None
+        )
+        if self.authorizer is not None:  # with the scopes resolved
+            self.clients = list(self.authorizer.clients.values())
         # seconds between scheduled invocations, by function (default: the topology's rate)
         self.schedules = {
             f.name: (schedules or {}).get(f.name, f.schedule_minutes * 60)
             for f in topology.functions
             if f.schedule_minutes
         }
+        self.secret_values = {
+            s.name: (secrets or {}).get(s.name) or _token() for s in topology.secrets
+        }
+        self.webhook_secret = webhook_receiver
+        self.callback_ports = tuple(callback_ports)
+        self.openapi = openapi
+        self.schemas_dir = schemas_dir
+        self.problem_type_prefix = problem_type_prefix
+        self.realm = realm
+        self.seed = seed
+        self.integration_timeout_s = integration_timeout_s
+        self.python = python
         self._stopping = threading.Event()
         self._timers: list[threading.Thread] = []
-        # The Standard Webhooks signing key, in the `whsec_<base64>` form libraries take.
-        self.webhook_secret = webhook_secret or new_webhook_secret()
         self.logs: collections.deque[tuple[str, str]] = collections.deque(maxlen=50_000)
         self.local_routes: dict[str, LocalRoute] = {}
         self.functions: dict[str, LocalFunction] = {}
         self.mappings: list[SqsEventSourceMapping] = []
         self.resources = Resources()
+        self.webhook_receiver: WebhookReceiver | None = None
         self._moto: subprocess.Popen[bytes] | None = None
         self._gateway: ApiGateway | None = None
         self._print_lock = threading.Lock()
@@ -130,19 +196,40 @@ class LocalRuntime:
             self.dynamodb,
             self.sqs,
             self.client("secretsmanager"),
-            {secret.name: self.webhook_secret for secret in self.topology.secrets},
+            self.secret_values,
         )
-        self.webhook_receiver = WebhookReceiver(
-            self.webhook_secret, lambda line: self._log_line("webhook-receiver", line)
+        # bound now (the port is known to the functions' environment), serving once all is up
+        self._gateway = ApiGateway(
+            self.topology,
+            self.host,
+            self.port,
+            local_routes=self.local_routes,
+            authorizer=self.authorizer,
+            schemas_dir=self.schemas_dir,
+            problem_type_prefix=self.problem_type_prefix,
+            realm=self.realm,
+            integration_timeout_s=self.integration_timeout_s,
         )
-        self.local_routes[RECEIVER_PATH] = self.webhook_receiver.handle
+        self._gateway.log = lambda line: self._log_line("api-gateway", line)
+        if self.webhook_secret is not None:
+            self.webhook_receiver = WebhookReceiver(
+                self.webhook_secret, lambda line: self._log_line("webhook-receiver", line)
+            )
+            self.local_routes[RECEIVER_PATH] = self.webhook_receiver.handle
         if self.authorizer is not None:
             self.local_routes[TOKEN_PATH] = self.authorizer.token_endpoint
-        docs.register(self)  # /openapi.json and Swagger UI at /docs
-        if self.seed:
-            seed_catalog(self.dynamodb, self.resources.table_names["products"], sample_catalog())
+        if self.openapi is not None:  # /openapi.json and Swagger UI at /docs
+            client_id = self.clients[0].client_id if self.clients else None
+            docs.register(self.local_routes, self.openapi, self.api_url, client_id)
+        if self.seed is not None:
+            self.seed(self)
         for function in self.topology.functions:
             self.functions[function.name] = LocalFunction(self._config(function), self._log_line)
+        self._gateway.functions = self.functions
+        api_functions = {route.function for route in self.topology.routes}
+        # one API function answers every path (the stack's `{proxy+}`); with several, an
+        # unknown path gets API Gateway's own 403
+        self._gateway.proxy_function = api_functions.pop() if len(api_functions) == 1 else None
         for function, source in self.topology.consumers():
             mapping = SqsEventSourceMapping(
                 self.functions[function.name],
@@ -152,6 +239,7 @@ class LocalRuntime:
                 self.resources.queue_arns[source.queue],
                 REGION,
                 log=self._runtime_log(function.name),
+                fifo=self.topology.queue(source.queue).fifo,
             )
             mapping.start()
             self.mappings.append(mapping)
@@ -159,11 +247,6 @@ class LocalRuntime:
             timer = threading.Thread(target=self._tick, args=(name, period), daemon=True)
             timer.start()
             self._timers.append(timer)
-        api = self.functions[self.topology.api_function().name]
-        self._gateway = ApiGateway(
-            self.topology, api, self.host, self.port, self.local_routes, self.authorizer
-        )
-        self._gateway.log = lambda line: self._log_line("api-gateway", line)
         self._gateway.start()
 
     def stop(self) -> None:
@@ -186,7 +269,12 @@ class LocalRuntime:
     def __exit__(self, *_: object) -> None:
         self.stop()
 
-    # What tests and the CLI read -----------------------------------------------------------
+    # The public surface ------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        assert self._gateway is not None, "not started"
+        return self._gateway.url
 
     @property
     def token_url(self) -> str:
@@ -197,9 +285,33 @@ class LocalRuntime:
         return self.api_url + RECEIVER_PATH
 
     @property
-    def api_url(self) -> str:
+    def loopback_ports(self) -> tuple[int, ...]:
+        """Loopback ports functions may call back: the API's own (its receiver) and the ones
+        allowed by whoever started the runtime; never the moto server's."""
         assert self._gateway is not None, "not started"
-        return self._gateway.url
+        moto_port = int(self.moto_url.rsplit(":", 1)[1])
+        ports = (self._gateway.port, *self.callback_ports)
+        return tuple(p for p in dict.fromkeys(ports) if p != moto_port)
+
+    def queue_url(self, name: str) -> str:
+        """The URL of the topology's queue `name` (FIFO queues included, without `.fifo`)."""
+        return self.resources.queue_urls[name]
+
+    def dlq_url(self, name: str) -> str:
+        return self.resources.dlq_urls[name]
+
+    def table_name(self, name: str) -> str:
+        return self.resources.table_names[name]
+
+    def client(self, service: str) -> Any:
+        """A boto3 client bound to the runtime's moto server."""
+        return boto3.client(  # type: ignore[call-overload]
+            service, endpoint_url=self.moto_url, region_name=REGION, **CREDENTIALS
+        )
+
+    def invoke(self, function: str, event: Any) -> Any:
+        """Invoke a function synchronously, as `lambda invoke` does (InvocationError if it fails)."""
+        return self.functions[function].invoke(event)
 
     def describe(self) -> dict[str, Any]:
         """Where everything is: what `make run` writes to .local/runtime.json for tools."""
@@ -213,15 +325,11 @@ class LocalRuntime:
             "tableNames": dict(self.resources.table_names),
         }
 
-    def client(self, service: str) -> Any:
-        return boto3.client(  # type: ignore[call-overload]
-            service, endpoint_url=self.moto_url, region_name=REGION, **CREDENTIALS
-        )
-
     def environment(self, function: Function) -> dict[str, str]:
         """Exactly what the function's process sees besides Lambda's own variables."""
+        extra = self._extra_environment(self, function) if self._extra_environment else {}
         return (
-            self.topology.static_environment(function)
+            dict(self._static_environment(function))
             | self.resources.environment(self.topology, function)
             | {
                 "AWS_ENDPOINT_URL": self.moto_url,
@@ -231,11 +339,10 @@ class LocalRuntime:
                 "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
                 # Metrics would print an EMF blob per invocation; CloudWatch reads them on AWS.
                 "POWERTOOLS_METRICS_DISABLED": "true",
-                # Callbacks may be plain http to loopback (the built-in receiver); never on AWS.
-                "WEBHOOK_LOCAL_MODE": "true",
             }
+            | dict(extra)
             | self.faults.get(function.name, Faults()).environment()
-            | self.function_environment.get(function.name, {})
+            | dict(self.function_environment.get(function.name, {}))
         )
 
     def wait_until_idle(self, timeout_s: float = 60.0, settle_s: float = 0.3) -> None:
@@ -301,18 +408,21 @@ class LocalRuntime:
         return FunctionConfig(
             name=function.name,
             handler=function.handler,
-            code_dir=CODE_DIR,
+            code_dir=self.code_dirs[function.name],
             timeout_s=function.timeout_s,
             memory_mb=function.memory_mb,
             environment=self.environment(function),
             concurrency=concurrency,
+            python=self.python,
+            region=REGION,
         )
 
     def _start_moto(self) -> str:
-        port = _free_port(self.host)
+        port = _free_port()
         self._moto = subprocess.Popen(  # noqa: S603 - our interpreter, fixed arguments
             [sys.executable, "-m", "infra.local.moto_server", "127.0.0.1", str(port)],
-            cwd=CODE_DIR.parent,
+            cwd=REPOSITORY,
+            env=os.environ | {"PYTHONPATH": str(REPOSITORY)},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -337,11 +447,35 @@ class LocalRuntime:
         return lambda message: self._log_line(function, f"(event source mapping) {message}")
 
 
+def _code_dirs(topology: Topology, code_dir: CodeDirs | None) -> dict[str, Path]:
+    """Each function's code directory: the runtime's mapping, else the function's own
+    `code_dir`, else the runtime's single directory."""
+    given = code_dir if isinstance(code_dir, Mapping) else {}
+    default = None if isinstance(code_dir, Mapping) or code_dir is None else Path(code_dir)
+    dirs: dict[str, Path] = {}
+    for function in topology.functions:
+        chosen = given.get(function.name) or function.code_dir or default
+        if chosen is None:
+            raise ValueError(f"{function.name}: no code directory (pass code_dir=...)")
+        path = Path(chosen)
+        dirs[function.name] = (path if path.is_absolute() else Path.cwd() / path).resolve()
+        if not dirs[function.name].is_dir():
+            raise ValueError(f"{function.name}: code directory {path} does not exist")
+    return dirs
+
+
 def new_webhook_secret() -> str:
+    """A Standard Webhooks signing key, in the `whsec_<base64>` form libraries take."""
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def _free_port(host: str) -> int:
+def _token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _free_port() -> int:
+    import socket
+
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])

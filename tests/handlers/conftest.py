@@ -9,7 +9,8 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
-from infra.local.provision import provision, sample_catalog, seed_catalog
+from infra.local.provision import provision
+from infra.orders_local import sample_catalog, seed_catalog
 from infra.topology import TOPOLOGY
 from shared import aws as shared_aws
 from tests.handlers.helpers import WEBHOOK_SECRET, Aws, Receiver

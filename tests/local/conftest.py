@@ -20,6 +20,7 @@ from standardwebhooks import Webhook
 
 from infra.local.auth import Client
 from infra.local.runtime import LocalRuntime
+from infra.orders_local import orders_runtime
 
 
 @dataclass
@@ -118,7 +119,7 @@ def wait_until(
 
 @pytest.fixture(scope="module")
 def runtime() -> Iterator[LocalRuntime]:
-    with LocalRuntime(port=0, echo_logs=False) as started:
+    with orders_runtime(port=0, echo_logs=False) as started:
         yield started
 
 

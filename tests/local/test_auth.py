@@ -12,6 +12,7 @@ import pytest
 
 from infra.local.auth import Client
 from infra.local.runtime import LocalRuntime
+from infra.orders_local import orders_runtime
 from tests.local.conftest import Http
 
 pytestmark = pytest.mark.local
@@ -22,7 +23,7 @@ READER = Client("reader", "reader-secret", scopes=("orders/read",))
 
 @pytest.fixture(scope="module")
 def runtime() -> Iterator[LocalRuntime]:
-    with LocalRuntime(port=0, echo_logs=False, clients=[ALICE, READER]) as started:
+    with orders_runtime(port=0, echo_logs=False, clients=[ALICE, READER]) as started:
         yield started
 
 
@@ -167,7 +168,7 @@ def test_every_request_needs_its_usage_plans_api_key(runtime: LocalRuntime) -> N
 def test_each_client_is_throttled_and_capped_by_its_own_plan() -> None:
     slow = Client("slow", "slow-secret", rate_per_second=0.01, burst=2)
     capped = Client("capped", "capped-secret", quota_per_day=3)
-    with LocalRuntime(port=0, echo_logs=False, clients=[slow, capped, ALICE]) as runtime:
+    with orders_runtime(port=0, echo_logs=False, clients=[slow, capped, ALICE]) as runtime:
         slow_http, capped_http = Http.for_runtime(runtime, slow), Http.for_runtime(runtime, capped)
 
         statuses = [slow_http.get("/products").status for _ in range(3)]

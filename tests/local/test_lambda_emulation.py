@@ -1,7 +1,10 @@
-"""The local Lambda emulation itself: isolation, timeouts, crashes, concurrency."""
+"""The local Lambda emulation itself: isolation, timeouts, crashes, concurrency, the invocation
+contract (JSON, 6 MB) and the sandbox (imports, /tmp, memory, freezing, read-only code)."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -9,11 +12,14 @@ import pytest
 
 from infra.local.event_source import _failed_ids
 from infra.local.lambda_runtime import (
+    PAYLOAD_LIMIT_BYTES,
     EnvironmentCrashed,
     FunctionConfig,
     FunctionError,
     FunctionTimeout,
     LocalFunction,
+    RequestTooLarge,
+    ResponseTooLarge,
 )
 
 pytestmark = pytest.mark.local
@@ -22,7 +28,7 @@ LAMBDAS = Path(__file__).with_name("lambdas")
 
 
 @pytest.fixture
-def probe() -> LocalFunction:
+def probe() -> Iterator[LocalFunction]:
     logs: list[str] = []
     function = LocalFunction(
         FunctionConfig(
@@ -98,3 +104,100 @@ def test_batch_responses_are_read_as_lambda_reads_them(
     response: object, failed: set[str] | None
 ) -> None:
     assert _failed_ids(response, {"a", "b"}) == failed
+
+
+# The invocation contract and the sandbox (issue 12, points 3 and 4) -----------------------------
+
+
+@pytest.fixture
+def sandbox() -> Iterator[LocalFunction]:
+    logs: list[str] = []
+    function = LocalFunction(
+        FunctionConfig(
+            name="sandbox",
+            handler="sandbox.handler",
+            code_dir=LAMBDAS,
+            timeout_s=5.0,
+            memory_mb=128,
+            environment={},
+            concurrency=2,
+        ),
+        lambda _, line: logs.append(line),
+    )
+    function.logs = logs  # type: ignore[attr-defined]
+    yield function
+    function.close()
+
+
+def test_a_result_json_cannot_carry_fails_as_lambda_marshal_error(sandbox: LocalFunction) -> None:
+    # Lambda's Python runtime serializes the result as JSON: a datetime is Runtime.MarshalError
+    with pytest.raises(FunctionError, match=r"Runtime\.MarshalError: Unable to marshal response"):
+        sandbox.invoke({"action": "datetime"})
+
+
+def test_requests_and_responses_over_6_mb_fail(sandbox: LocalFunction) -> None:
+    with pytest.raises(RequestTooLarge):
+        sandbox.invoke({"padding": "x" * PAYLOAD_LIMIT_BYTES})
+    with pytest.raises(ResponseTooLarge, match=r"Function\.ResponseSizeTooLarge"):
+        sandbox.invoke({"action": "big-response", "size": PAYLOAD_LIMIT_BYTES + 1})
+    # just under the limit passes both ways (the JSON string adds its two quotes)
+    assert len(sandbox.invoke({"action": "big-response", "size": PAYLOAD_LIMIT_BYTES - 2})) == (
+        PAYLOAD_LIMIT_BYTES - 2
+    )
+
+
+def test_functions_import_only_what_lambda_gives_them(sandbox: LocalFunction) -> None:
+    modules = ["boto3", "botocore", "aws_lambda_powertools", "pydantic", "aws_xray_sdk"]
+    dev_only = ["moto", "pytest", "jsonschema", "joserfc", "infra", "aws_cdk", "standardwebhooks"]
+    importable = sandbox.invoke({"modules": modules + dev_only})["importable"]
+    assert importable == {name: name in modules for name in modules + dev_only}
+
+
+def test_lambda_environment_variables_and_context(sandbox: LocalFunction) -> None:
+    seen = sandbox.invoke({})
+    environ = seen["environ"]
+    assert environ["AWS_LAMBDA_FUNCTION_NAME"] == "sandbox"
+    assert environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "128"
+    assert environ["AWS_LAMBDA_FUNCTION_VERSION"] == "$LATEST"
+    assert environ["AWS_LAMBDA_LOG_GROUP_NAME"] == "/aws/lambda/sandbox"
+    assert environ["AWS_LAMBDA_LOG_STREAM_NAME"].count("/") == 3
+    assert environ["AWS_EXECUTION_ENV"].startswith("AWS_Lambda_python3.")
+    assert environ["_HANDLER"] == "sandbox.handler"
+    assert environ["LAMBDA_TASK_ROOT"] == seen["cwd"] != str(LAMBDAS)
+    assert environ["TZ"] == ":UTC"
+    assert seen["memory_limit_in_mb"] == "128"  # a string, as in Lambda's Python runtime
+    assert seen["log_group_name"] == "/aws/lambda/sandbox"
+    assert seen["invoked_function_arn"].endswith(":function:sandbox")
+
+
+def test_each_execution_environment_has_its_own_tmp(sandbox: LocalFunction) -> None:
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first, second = pool.map(
+            lambda value: sandbox.invoke({"action": "write-tmp", "value": value}), ["a", "b"]
+        )
+    assert first["tmp"] != second["tmp"]
+    assert not first["existed"]
+    assert not second["existed"]
+
+
+def test_the_memory_size_is_enforced(sandbox: LocalFunction) -> None:
+    assert sandbox.invoke({"action": "allocate", "mb": 16}) == 16 * 1024 * 1024
+    with pytest.raises((FunctionError, EnvironmentCrashed)):
+        sandbox.invoke({"action": "allocate", "mb": 200})  # over the function's 128 MB
+
+
+def test_the_environment_is_frozen_between_invocations(sandbox: LocalFunction) -> None:
+    started = sandbox.invoke({"action": "start-ticker"})["ticks"]
+    assert started > 0
+    after_return = sandbox.invoke({"action": "ticks"})["ticks"]
+    time.sleep(0.5)  # a running thread would tick about 50 times here
+    later = sandbox.invoke({"action": "ticks"})["ticks"]
+    assert later - after_return < 10
+
+
+def test_the_code_directory_is_read_only(sandbox: LocalFunction) -> None:
+    assert sandbox.invoke({"action": "write-code"}) == {
+        "written": False,
+        "error": "PermissionError",
+    }
+    assert (LAMBDAS / "sandbox.py").read_text().startswith('"""A test-only function')

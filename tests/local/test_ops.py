@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
 from infra.local.runtime import LocalRuntime
+from infra.orders_local import orders_runtime
 from infra.tools import ops
 from infra.tools.ops import QueuePair
 from infra.topology import TOPOLOGY
@@ -36,7 +37,7 @@ NOWHERE = "http://127.0.0.1:9"
 
 @pytest.fixture(scope="module")
 def runtime() -> Iterator[LocalRuntime]:
-    with LocalRuntime(FAST, port=0, echo_logs=False, timeout_advice=False) as started:
+    with orders_runtime(FAST, port=0, echo_logs=False, timeout_advice=False) as started:
         yield started
 
 

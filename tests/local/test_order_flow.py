@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from infra.local.runtime import LocalRuntime
+from infra.orders_local import orders_runtime
 from infra.topology import TOPOLOGY
 from tests.conftest import load_event
 from tests.local.conftest import Http
@@ -142,15 +143,16 @@ def test_the_gateway_refuses_bodies_over_10_mb(http: Http) -> None:
 
 
 def test_a_failing_or_timed_out_function_gets_the_gateways_5xx() -> None:
+    # a function timeout is a Lambda error: API Gateway answers 502, not 504
     slow = TOPOLOGY.replace_function("order-api", timeout_s=0.001)
-    with LocalRuntime(slow, port=0, echo_logs=False) as runtime:
+    with orders_runtime(slow, port=0, echo_logs=False) as runtime:
         reply = Http.for_runtime(runtime).get("/products")
         assert (reply.status, reply.body["type"]) == (
-            504,
-            "urn:orders-api:problem:gateway-INTEGRATION_TIMEOUT",
+            502,
+            "urn:orders-api:problem:gateway-DEFAULT_5XX",
         )
     broken = {"order-api": {"POWERTOOLS_LOG_LEVEL": "NOT-A-LEVEL"}}
-    with LocalRuntime(port=0, echo_logs=False, function_environment=broken) as runtime:
+    with orders_runtime(port=0, echo_logs=False, function_environment=broken) as runtime:
         reply = Http.for_runtime(runtime).get("/products")
         assert (reply.status, reply.body["type"]) == (
             502,

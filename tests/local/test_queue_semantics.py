@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from infra.local.runtime import LocalRuntime
+from infra.orders_local import orders_runtime
 from infra.topology import TOPOLOGY, Topology
 from tests.local.conftest import Http, wait_until
 
@@ -20,7 +21,7 @@ FAST = TOPOLOGY.replace_queue("orders", visibility_timeout_s=5, max_receive_coun
 
 
 def fast_runtime(topology: Topology = FAST) -> LocalRuntime:
-    return LocalRuntime(topology, port=0, echo_logs=False, timeout_advice=False)
+    return orders_runtime(topology, port=0, echo_logs=False, timeout_advice=False)
 
 
 def placed_message(order_id: str) -> str:

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from infra.local.runtime import Faults, LocalRuntime
+from infra.orders_local import orders_runtime
 from infra.topology import TOPOLOGY
 from tests.local.conftest import Http, Receiver, wait_until
 
@@ -77,9 +78,11 @@ class Sent:
 
 
 @pytest.fixture(scope="module")
-def runtime() -> Iterator[LocalRuntime]:
-    with LocalRuntime(
+def runtime(receiver: Receiver) -> Iterator[LocalRuntime]:
+    # the scripted receiver is on loopback: its port must be allowed, as LOCAL_CALLBACK_PORTS does
+    with orders_runtime(
         TOPOLOGY_UNDER_TEST,
+        callback_ports=[receiver.server.server_address[1]],
         port=0,
         echo_logs=False,
         timeout_advice=False,

@@ -7,6 +7,7 @@ The retry schedule is shrunk to seconds: 3 attempts, 1 s doubling to a 2 s cap, 
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from infra.local.runtime import LocalRuntime
+from infra.orders_local import orders_runtime
 from tests.local.conftest import Http, Receiver, wait_until
 
 pytestmark = pytest.mark.local
@@ -29,8 +31,10 @@ FAST_SCHEDULE = {
 
 
 @pytest.fixture(scope="module")
-def runtime() -> Iterator[LocalRuntime]:
-    with LocalRuntime(
+def runtime(receiver: Receiver) -> Iterator[LocalRuntime]:
+    # the scripted receiver is on loopback: its port must be allowed, as LOCAL_CALLBACK_PORTS does
+    with orders_runtime(
+        callback_ports=[receiver.server.server_address[1]],
         port=0,
         echo_logs=False,
         webhook_secret=SECRET,
@@ -228,8 +232,12 @@ def test_a_callback_refused_at_delivery_is_never_requested(receiver: Receiver) -
     # Given an API that accepted a loopback callback (local mode) and a notifier that, like AWS,
     # refuses loopback, as if the callback's DNS had changed to a forbidden address since
     strict = FAST_SCHEDULE | {"WEBHOOK_LOCAL_MODE": "false"}
-    with LocalRuntime(
-        port=0, echo_logs=False, webhook_secret=SECRET, function_environment={"notifier": strict}
+    with orders_runtime(
+        port=0,
+        echo_logs=False,
+        webhook_secret=SECRET,
+        function_environment={"notifier": strict},
+        callback_ports=[receiver.server.server_address[1]],
     ) as runtime:
         http = Http.for_runtime(runtime)
         url = receiver.script("/never", (204, 0, {}))
@@ -258,3 +266,26 @@ def test_the_signing_secret_never_reaches_the_logs(http: Http, runtime: LocalRun
     assert any("Webhook delivered" in line for line in lines)
     key = SECRET.removeprefix("whsec_")
     assert not [line for line in lines if key in line]
+
+
+def test_loopback_callbacks_reach_only_the_receiver_and_allowed_ports(
+    http: Http, runtime: LocalRuntime
+) -> None:
+    # the moto server holds every table, queue and secret: a callback must never reach it
+    moto_port = runtime.moto_url.rsplit(":", 1)[1]
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        other_port = unused.getsockname()[1]
+    for url in (
+        f"http://127.0.0.1:{moto_port}/moto-api/reset",
+        f"http://localhost:{moto_port}/",
+        f"http://127.0.0.1:{other_port}/hook",
+    ):
+        reply = http.post(
+            "/orders",
+            {"customerId": "c", "items": [{"sku": "MS-002", "quantity": 1}], "callbackUrl": url},
+        )
+        assert reply.status == 422, url
+        assert "not an allowed local callback port" in reply.body["errors"][0]["detail"]
+    # the built-in receiver (the API's own port) is allowed
+    assert order_with_callback(http, runtime.receiver_url)
