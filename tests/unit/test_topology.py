@@ -38,10 +38,10 @@ def test_unknown_names_are_reported_not_raised() -> None:
     assert TOPOLOGY.replace_function("notifier", secrets=("nope",)).validate() == [
         "notifier: no 'nope' in the topology"
     ]
-    # a queue without a DLQ variable: its consumer and a function dead-lettering to it
+    # a queue without a DLQ variable: a function that declares it dead-letters to it is refused
+    # (its own consumer just gets no DLQ variable)
     no_dlq_variable = TOPOLOGY.replace_queue("orders", dlq_env_var=None)
     assert no_dlq_variable.replace_function("notifier", dead_letters_to=("orders",)).validate() == [
-        "order-worker: queue 'orders' declares no dlq_env_var",
         "notifier: queue 'orders' declares no dlq_env_var",
     ]
     assert TOPOLOGY.replace_function("order-api", reschedules=True).validate() == [

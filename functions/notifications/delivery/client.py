@@ -13,12 +13,12 @@ from email.utils import parsedate_to_datetime
 import urllib3
 from urllib3.exceptions import HTTPError
 
-from notifications.delivery.decide import AttemptResult
+from notifications.delivery.decide import MAX_VISIBILITY_S, AttemptResult
 from notifications.delivery.signing import sign
 from shared.ssrf import CallbackTarget
 
 USER_AGENT = "AsyncOrders-Webhooks/1.0"
-RETRY_AFTER_CAP_S = 43_200.0  # SQS's longest visibility timeout
+RETRY_AFTER_CAP_S = float(MAX_VISIBILITY_S)  # the longest a message can be hidden for
 
 
 def post(

@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-MAX_VISIBILITY_S = 43_200  # SQS's ceiling for a message's visibility timeout
+# SQS caps a message's visibility at 12 hours counted from its receive, so a delay set later in
+# the invocation must leave room: 12 hours less Lambda's longest timeout (15 minutes).
+MAX_VISIBILITY_S = 43_200 - 900
 RETRYABLE_STATUS = {408, 429}
 
 

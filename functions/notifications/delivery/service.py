@@ -89,22 +89,24 @@ def deliver(
             retry_at = now + timedelta(seconds=delay)
             state |= {"status": DeliveryStatus.PENDING, "nextAttemptAt": _iso(retry_at)}
         case GiveUp(reason=reason):
-            attempt.park(
-                {
-                    "failureReason": reason[:256],
-                    "lastStatusCode": str(result.status_code or ""),
-                    "attempts": str(attempt.number),
-                    "orderId": request.order_id,
-                    "eventId": request.event_id,
-                    "correlationId": attempt.correlation_id,
-                }
-            )
             state |= {"status": DeliveryStatus.FAILED, "lastError": reason[:512]}
     try:
         sequence = store.record(request.event_id, state)
     except AlreadyDelivered:
         logger.info("Delivered meanwhile by another copy", extra=log)
         return None
+    if isinstance(decision, GiveUp):
+        # parked only once the record says FAILED: a copy delivered meanwhile is never parked
+        attempt.park(
+            {
+                "failureReason": decision.reason[:256],
+                "lastStatusCode": str(result.status_code or ""),
+                "attempts": str(attempt.number),
+                "orderId": request.order_id,
+                "eventId": request.event_id,
+                "correlationId": attempt.correlation_id,
+            }
+        )
     _report(queues, request, sequence, state, attempt.correlation_id)
     match decision:
         case Delivered():
