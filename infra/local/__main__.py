@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 
-from infra.local.state import STATE_FILE  # where `orders-ops --local` looks
+from infra.local.state import state_file  # where `orders-ops --local` looks
 from infra.orders_local import from_environment, local_clients, orders_runtime
 
 
@@ -39,8 +39,9 @@ def main() -> None:
     # SIGINT too: a shell without job control starts background jobs with SIGINT ignored.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, lambda *_: stopping.set())
-    STATE_FILE.parent.mkdir(exist_ok=True)
-    STATE_FILE.write_text(json.dumps(runtime.describe(), indent=2))
+    described = state_file()
+    described.parent.mkdir(parents=True, exist_ok=True)
+    described.write_text(json.dumps(runtime.describe(), indent=2))
     api = runtime.api_url
     others = "".join(
         f"\n  Client         {c.client_id}, secret {c.client_secret}, API key {c.api_key}"
@@ -86,7 +87,7 @@ Ctrl-C to stop.
         stopping.wait()
     finally:
         print("\nStopping...", flush=True)
-        STATE_FILE.unlink(missing_ok=True)
+        described.unlink(missing_ok=True)
         runtime.stop()
 
 

@@ -39,6 +39,7 @@ from botocore.exceptions import (
 )
 
 from infra.cdk.naming import APP_NAME, MESSAGING, dlq_output, queue_output, stack_name
+from infra.local.state import STATE_FILE, state_file
 from infra.topology import TOPOLOGY, Topology
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
     )
 
 # Where `make run` describes the running local runtime (infra/local/__main__.py writes it).
-DEFAULT_STATE_FILE = Path(__file__).resolve().parents[2] / ".local" / "runtime.json"
+DEFAULT_STATE_FILE = STATE_FILE  # LOCAL_STATE_FILE overrides it, as for `make run`
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -685,7 +686,7 @@ def _check_target_options(parser: argparse.ArgumentParser, args: argparse.Namesp
 def _target(args: argparse.Namespace, make_client: ClientFactory) -> Target:
     options = vars(args)
     if "stack" not in options:
-        return local_target(options.get("state_file", DEFAULT_STATE_FILE))
+        return local_target(options.get("state_file") or state_file())
     region = options.get("region")
     queues = stack_queues(make_client("cloudformation", region, None), args.stack)
     where = f" in {region}" if region else ""

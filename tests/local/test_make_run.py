@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from infra.local.auth import Client
+from infra.local.state import STATE_FILE
 from tests.conftest import REPO
 from tests.local.conftest import Http
 
@@ -24,8 +27,11 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_serves_the_api_and_stops_on_ctrl_c() -> None:
+def test_serves_the_api_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     port = free_port()
+    # a developer's own `make run` describes itself in .local/runtime.json: never touch it
+    developers = STATE_FILE.read_bytes() if STATE_FILE.exists() else None
+    described = tmp_path / "runtime.json"
     process = subprocess.Popen(
         [sys.executable, "-m", "infra.local"],
         cwd=REPO,
@@ -33,6 +39,7 @@ def test_serves_the_api_and_stops_on_ctrl_c() -> None:
         | {
             "PORT": str(port),
             "HOST": "127.0.0.1",
+            "LOCAL_STATE_FILE": str(described),
             "LOCAL_CLIENT_ID": "cli-test",
             "LOCAL_CLIENT_SECRET": "cli-test-secret",
             "LOCAL_CLIENT_API_KEY": "cli-test-api-key",
@@ -61,6 +68,8 @@ def test_serves_the_api_and_stops_on_ctrl_c() -> None:
         )
         assert http.get("/products").status == 200
         assert Http(f"http://127.0.0.1:{port}").get("/products").status == 401
+        # it described itself where it was told, for `orders-ops --local`
+        assert json.loads(described.read_text())["apiUrl"].endswith(f":{port}")
 
         # Ctrl-C in a terminal signals the whole foreground process group
         os.killpg(process.pid, signal.SIGINT)
@@ -68,6 +77,8 @@ def test_serves_the_api_and_stops_on_ctrl_c() -> None:
         rest = process.stdout.read()
         assert "Traceback" not in rest, rest
         assert "receive failed" not in rest, rest
+        assert not described.exists()  # removed on the way out
+        assert (STATE_FILE.read_bytes() if STATE_FILE.exists() else None) == developers
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
