@@ -9,7 +9,6 @@ model before the function runs.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -197,7 +196,7 @@ class Api(Construct):
             "authorization_scopes": list(route.scopes),
             "request_validator": self._validator,
         }
-        if parameters := path_parameters(route.path):
+        if parameters := route.parameters:
             options["request_parameters"] = {
                 f"method.request.path.{name}": True for name in parameters
             }
@@ -247,11 +246,6 @@ def contract_schema(stem: str) -> dict[str, Any]:
     if not schema_file.is_file():
         raise ValueError(f"no contract {stem!r}: {schema_file} is missing (run `make contracts`)")
     return json.loads(schema_file.read_text())  # type: ignore[no-any-return]
-
-
-def path_parameters(path: str) -> list[str]:
-    """`/orders/{orderId}` -> `["orderId"]`."""
-    return re.findall(r"\{(\w+)\}", path)
 
 
 def problem_template(status: int | None) -> str:

@@ -522,9 +522,8 @@ def test_route_methods_validate_body_and_parameters_and_require_path_parameters(
     for route in TOPOLOGY.routes:
         method = found[route.path, route.method]
         assert method["RequestValidatorId"] == {"Ref": validator_id}
-        names = [part[1:-1] for part in route.path.split("/") if part.startswith("{")]
         assert method.get("RequestParameters", {}) == {
-            f"method.request.path.{name}": True for name in names
+            f"method.request.path.{name}": True for name in route.parameters
         }
 
 

@@ -34,6 +34,8 @@ from shared.settings import SettingsError, load_settings
 SETTINGS = ApiSettings  # what this function reads from its environment
 
 SKU = re.compile(SKU_PATTERN)
+# API Gateway's path templates (`/orders/{orderId}`): the function's one parser of them
+_TEMPLATE_PARAMETER = re.compile(r"\{(\w+)\}")
 
 
 def list_products(settings: ApiSettings) -> Response[str]:
@@ -106,7 +108,7 @@ def _build(routes_variable: str) -> APIGatewayRestResolver:
         raise SettingsError(f"API_ROUTES and the code's operations differ: {sorted(unknown)}")
     app = APIGatewayRestResolver()
     for operation_id, spec in settings.api_routes.items():
-        path = re.sub(r"\{(\w+)\}", lambda m: f"<{_snake(m.group(1))}>", spec.path)
+        path = _TEMPLATE_PARAMETER.sub(lambda m: f"<{_snake(m.group(1))}>", spec.path)
         app.route(path, method=spec.method)(_guarded(OPERATIONS[operation_id], spec.scopes))
     _render_errors(app)
     return app
@@ -201,4 +203,4 @@ def _snake(name: str) -> str:
 
 
 def _path_matches(template: str, path: str) -> bool:
-    return re.fullmatch(re.sub(r"\{\w+\}", "[^/]+", template), path) is not None
+    return re.fullmatch(_TEMPLATE_PARAMETER.sub("[^/]+", template), path) is not None
