@@ -647,8 +647,9 @@ PLACE_ORDER = Operation(
             headers=_RETRY_AFTER,
         ),
         413: Answer(
-            f"The body is over {API_BODY_LIMIT_BYTES} bytes (over 10 MB the gateway itself "
-            "refuses it).",
+            f"The body is over {API_BODY_LIMIT_BYTES} bytes and otherwise fits the schema (over "
+            "10 MB the gateway itself refuses it). A body that is too large because a field "
+            "breaks its schema (a string over its `maxLength`) gets the gateway's 400 first.",
             headers=_CORRELATED,
         ),
         415: Answer("The body is not sent as `application/json`.", headers=_CORRELATED),

@@ -2,7 +2,8 @@
 reference library and logs it, so `make run` shows the whole loop end to end.
 
     POST /_local/webhooks   verify and record a delivery (204, or 401 when the signature is bad)
-    GET  /_local/webhooks   the deliveries received so far, newest last
+    GET  /_local/webhooks   every delivery received so far, newest last: its headers, its body
+                            and the signature's verdict (`valid`, or why it was refused)
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from standardwebhooks import Webhook
@@ -43,14 +45,23 @@ class WebhookReceiver:
         body = request.read_body()
         if body is None:
             return
-        headers = dict(request.headers.items())
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        delivery: dict[str, Any] = {
+            "webhookId": headers.get("webhook-id"),
+            "receivedAt": datetime.now(UTC).isoformat(),
+            "headers": headers,
+            "body": body.decode("utf-8", "replace"),
+        }
         try:
             payload = self.verify(body, headers)
         except WebhookVerificationError as error:
+            delivery["signature"] = f"refused: {error}"
+            with self._lock:
+                self.deliveries.append(delivery)
             self.log(f"REJECTED delivery {headers.get('webhook-id')}: {error}")
             request.send_problem(401, "invalid-signature", "Invalid webhook signature")
             return
-        delivery = {"webhookId": headers.get("webhook-id"), "payload": payload}
+        delivery |= {"signature": "valid", "payload": payload}
         with self._lock:
             self.deliveries.append(delivery)
         self.log(

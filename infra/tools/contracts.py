@@ -319,9 +319,11 @@ def _parameters() -> dict[str, Any]:
             "required": False,
             "description": (
                 "Your id for this request, carried into every log line and message of the work "
-                "it starts. Absent or malformed: API Gateway's request id is used."
+                "it starts: 1 to 128 of `A-Z a-z 0-9 . _ : -`. Any other value (empty, too long, "
+                "other characters) is not refused: it is replaced by API Gateway's request id, "
+                "which the answer's `X-Correlation-Id` then carries."
             ),
-            "schema": {"type": "string", "pattern": http.CORRELATION_ID.pattern},
+            "schema": {"type": "string"},
         },
     }
 

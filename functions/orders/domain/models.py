@@ -82,7 +82,12 @@ _HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
 class OrderLine(RequestModel):
     sku: Sku
     # a JSON integer (2.0 is one, per JSON Schema); "2" and true are refused
-    quantity: Annotated[int, BeforeValidator(_json_integer)] = Field(ge=1, le=MAX_QUANTITY)
+    quantity: Annotated[int, BeforeValidator(_json_integer)] = Field(
+        ge=1,
+        le=MAX_QUANTITY,
+        description="Send a plain integer (2). JSON Schema counts 2.0 as an integer too, but "
+        "API Gateway's request validator (JSON Schema draft 4) refuses it with 400.",
+    )
 
 
 def _distinct_skus(lines: list[OrderLine]) -> list[OrderLine]:
