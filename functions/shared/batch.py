@@ -35,6 +35,12 @@ class Unprocessable(Exception):
     """A record no retry can fix: dead-lettered with this reason."""
 
 
+class ExpectedRetry(Exception):
+    """A record failed by design (a scheduled retry): logged by whoever raised it, at WARNING."""
+
+    expected_retry = True
+
+
 class MessageRouter:
     """The message types one consumer handles, each with its record handler."""
 
@@ -74,7 +80,12 @@ class MessageRouter:
                 dead_letter(record, str(reason), dead_letter_queue_url)
                 return
             with correlated(message.correlation_id):
-                handler(message, record)
+                try:
+                    handler(message, record)
+                except Exception as error:
+                    if not getattr(error, "expected_retry", False):
+                        _log_failure(error, entry, message)
+                    raise
 
         return dict(
             process_partial_response(
@@ -91,6 +102,19 @@ class MessageRouter:
         if key not in self._routes:
             raise Unprocessable(f"unknown message type {key}")
         return self._routes[key]
+
+
+def _log_failure(error: Exception, entry: MessageType, message: Envelope[Any]) -> None:
+    """One structured ERROR line, with its traceback, for a record that failed unexpectedly."""
+    logger.exception(
+        "Record failed; SQS will deliver it again",
+        extra={
+            "message_type": entry.key,
+            "order_id": getattr(message.data, "order_id", None),
+            "error_type": type(error).__name__,
+            "error": str(error)[:300],
+        },
+    )
 
 
 def _parse(entry: MessageType, body: str) -> Envelope[Any]:

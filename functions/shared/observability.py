@@ -9,10 +9,24 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
-logger = Logger()
+LONGEST_LOGGED_LINE = 300  # of a traceback: an exception may carry a whole request's input
+
+
+class _Formatter(LambdaPowertoolsFormatter):
+    """Tracebacks once (no second, structured copy) and with every line cut to a sane length."""
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
+        lines = super().formatException(ei).splitlines()
+        cut = LONGEST_LOGGED_LINE
+        return "\n".join(line if len(line) <= cut else f"{line[:cut]}... (cut)" for line in lines)
+
+
+logger = Logger(logger_formatter=_Formatter(serialize_stacktrace=False))
 metrics = Metrics()
 
 # A read-only request publishes no metric; that is expected, not worth a warning per call.

@@ -123,8 +123,9 @@ class ApiGateway:
             raise RuntimeError(f"{path} names a request model but the runtime has no schemas_dir")
         validator = _validator(self.schemas_dir, route.request_body)
         errors = [e.message for e in validator.iter_errors(document)]
-        if errors:
-            self.log(f"{path}: request body does not match the model: {errors}")
+        if errors:  # values are echoed in the messages: keep each line short
+            shown = [error if len(error) <= 160 else error[:157] + "..." for error in errors[:5]]
+            self.log(f"{path}: request body does not match the model: {shown}")
         return not errors
 
     def is_binary(self, content_type: str | None) -> bool:

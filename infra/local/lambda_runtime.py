@@ -333,6 +333,8 @@ class LocalFunction:
                     return environment.invoke(payload, self.config.timeout_s)
                 finally:
                     self._give_back(environment)
+            except FunctionError:
+                raise  # the function's own traceback is already in its log, once
             except InvocationError as error:  # Lambda writes these to the function's log too
                 self._log_sink(self.config.name, f"(runtime) {error}")
                 raise

@@ -444,7 +444,19 @@ class LocalRuntime:
                 print(f"[{function}] {line}", flush=True)
 
     def _runtime_log(self, function: str) -> Callable[[str], None]:
-        return lambda message: self._log_line(function, f"(event source mapping) {message}")
+        """The event source mapping's own lines: structured, like the functions' (on AWS these
+        surface as the mapping's state and metrics, not as log lines)."""
+
+        def log(message: str) -> None:
+            line = {
+                "level": "WARNING",
+                "source": "event-source-mapping",
+                "function_name": function,
+                "message": message[:500],
+            }
+            self._log_line(function, json.dumps(line))
+
+        return log
 
 
 def _code_dirs(topology: Topology, code_dir: CodeDirs | None) -> dict[str, Path]:

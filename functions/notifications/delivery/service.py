@@ -27,12 +27,13 @@ from notifications.delivery.decide import (
 from notifications.queues import NotificationQueues
 from notifications.settings import NotifierSettings
 from notifications.store import AlreadyDelivered, DeliveriesStore, DeliveryRecord
+from shared.batch import ExpectedRetry
 from shared.envelope import utc_now
 from shared.observability import logger, metrics
 from shared.ssrf import CallbackUnresolvable, UnsafeCallback, vet
 
 
-class DeliveryDeferred(Exception):
+class DeliveryDeferred(ExpectedRetry):
     """Not delivered yet: the record is reported failed and comes back after its delay."""
 
 
