@@ -323,6 +323,18 @@ class LocalRuntime:
             "queueUrls": dict(self.resources.queue_urls),
             "deadLetterQueueUrls": dict(self.resources.dlq_urls),
             "tableNames": dict(self.resources.table_names),
+            # how each function runs here, for one-off invocations (`orders-ops invoke`)
+            "functions": {
+                function.name: {
+                    "handler": config.handler,
+                    "codeDir": str(config.code_dir),
+                    "timeoutS": config.timeout_s,
+                    "memoryMb": config.memory_mb,
+                    "environment": config.environment,
+                }
+                for function in self.topology.functions
+                for config in (self._config(function),)
+            },
         }
 
     def environment(self, function: Function) -> dict[str, str]:
