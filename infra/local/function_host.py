@@ -13,6 +13,7 @@ not the repository.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import random
 import signal
@@ -45,8 +46,42 @@ class LambdaContext:
         return max(0, self.deadline_ms - int(time.time() * 1000))
 
 
-ERROR_RATE = "LOCAL_FAULT_ERROR_RATE"
-CRASH_RATE = "LOCAL_FAULT_CRASH_RATE"
+# Injected faults (tests and demos only), as JSON: for `error` (the invocation fails before the
+# handler runs) and `crash` (the process dies after the handler did its work, before answering),
+# `<fault>_rate` (random draws, reproducible with `seed`), `<fault>_every` (every n-th
+# invocation) and `<fault>_on_invocations` (those invocations), counted in this environment from
+# 1. See `infra.local.runtime.Faults`, which writes it.
+INVOCATION_FAULTS = "LOCAL_INVOCATION_FAULTS"
+
+
+class InvocationFaults:
+    """When this environment injects a fault into an invocation, and the line that says so."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        seed = spec.get("seed")
+        self._draw = random.Random(seed).random if seed is not None else random.random
+
+    def fires(self, fault: str, invocation: int) -> bool:
+        rate = float(self.spec.get(f"{fault}_rate", 0))
+        every = int(self.spec.get(f"{fault}_every", 0))
+        scheduled = invocation in self.spec.get(f"{fault}_on_invocations", ()) or (
+            every > 0 and invocation % every == 0
+        )
+        drawn = rate > 0 and self._draw() < rate  # drawn every time: the sequence is fixed
+        return scheduled or drawn
+
+    @staticmethod
+    def report(fault: str, invocation: int, context: LambdaContext) -> None:
+        line = {
+            "level": "WARNING",
+            "message": "Fault injected",
+            "fault": fault,
+            "invocation": invocation,
+            "function_name": context.function_name,
+            "function_request_id": context.aws_request_id,
+        }
+        print(json.dumps(line), flush=True)
 
 
 def serve(connection: Connection, handler_path: str) -> None:
@@ -59,21 +94,24 @@ def serve(connection: Connection, handler_path: str) -> None:
     connection.send({"ready": True})
     name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", module_name)
     memory = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
-    # Injected faults (tests and demos only): an invocation that fails before the handler runs,
-    # and a process that dies after the handler did its work but before it could answer.
-    error_rate = float(os.environ.get(ERROR_RATE, "0"))
-    crash_rate = float(os.environ.get(CRASH_RATE, "0"))
+    faults = InvocationFaults(json.loads(os.environ.get(INVOCATION_FAULTS) or "{}"))
+    invocations = 0
     while True:
         try:
             request: dict[str, Any] = connection.recv()
         except EOFError:
             return
         context = LambdaContext(name, memory, request["deadline_ms"], request["request_id"])
+        invocations += 1
+        # both decided up front, so each invocation draws the same way whatever the handler does
+        error, crash = faults.fires("error", invocations), faults.fires("crash", invocations)
         try:
-            if random.random() < error_rate:
+            if error:
+                faults.report("error", invocations, context)
                 raise RuntimeError("injected fault: invocation failed")
             result = handler(request["event"], context)
-            if random.random() < crash_rate:
+            if crash:
+                faults.report("crash", invocations, context)
                 print("injected fault: execution environment killed", flush=True)
                 os._exit(137)
         except Exception as error:
