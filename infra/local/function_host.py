@@ -49,8 +49,9 @@ class LambdaContext:
 # Injected faults (tests and demos only), as JSON: for `error` (the invocation fails before the
 # handler runs) and `crash` (the process dies after the handler did its work, before answering),
 # `<fault>_rate` (random draws, reproducible with `seed`), `<fault>_every` (every n-th
-# invocation) and `<fault>_on_invocations` (those invocations), counted in this environment from
-# 1. See `infra.local.runtime.Faults`, which writes it.
+# invocation) and `<fault>_on_invocations` (those invocations). Invocations are those of the
+# function, numbered from 1 by the runtime that sends them, whichever environment runs them.
+# See `infra.local.runtime.Faults`, which writes it.
 INVOCATION_FAULTS = "LOCAL_INVOCATION_FAULTS"
 
 
@@ -59,8 +60,6 @@ class InvocationFaults:
 
     def __init__(self, spec: dict[str, Any]) -> None:
         self.spec = spec
-        seed = spec.get("seed")
-        self._draw = random.Random(seed).random if seed is not None else random.random
 
     def fires(self, fault: str, invocation: int) -> bool:
         rate = float(self.spec.get(f"{fault}_rate", 0))
@@ -68,8 +67,14 @@ class InvocationFaults:
         scheduled = invocation in self.spec.get(f"{fault}_on_invocations", ()) or (
             every > 0 and invocation % every == 0
         )
-        drawn = rate > 0 and self._draw() < rate  # drawn every time: the sequence is fixed
-        return scheduled or drawn
+        return scheduled or (rate > 0 and self._draw(fault, invocation) < rate)
+
+    def _draw(self, fault: str, invocation: int) -> float:
+        """With a seed, the draw of one fault for one invocation number, the same every time."""
+        seed = self.spec.get("seed")
+        if seed is None:
+            return random.random()
+        return random.Random(f"{seed}:{fault}:{invocation}").random()
 
     @staticmethod
     def report(fault: str, invocation: int, context: LambdaContext) -> None:
@@ -95,23 +100,22 @@ def serve(connection: Connection, handler_path: str) -> None:
     name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", module_name)
     memory = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
     faults = InvocationFaults(json.loads(os.environ.get(INVOCATION_FAULTS) or "{}"))
-    invocations = 0
+    served = 0
     while True:
         try:
             request: dict[str, Any] = connection.recv()
         except EOFError:
             return
         context = LambdaContext(name, memory, request["deadline_ms"], request["request_id"])
-        invocations += 1
-        # both decided up front, so each invocation draws the same way whatever the handler does
-        error, crash = faults.fires("error", invocations), faults.fires("crash", invocations)
+        served += 1
+        number = request.get("invocation") or served  # the function's count, if the runtime sent it
         try:
-            if error:
-                faults.report("error", invocations, context)
+            if faults.fires("error", number):
+                faults.report("error", number, context)
                 raise RuntimeError("injected fault: invocation failed")
             result = handler(request["event"], context)
-            if crash:
-                faults.report("crash", invocations, context)
+            if faults.fires("crash", number):
+                faults.report("crash", number, context)
                 print("injected fault: execution environment killed", flush=True)
                 os._exit(137)
         except Exception as error:

@@ -9,6 +9,7 @@ invocation starts a fresh one (a cold start).
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import subprocess
@@ -104,11 +105,17 @@ class _Environment:
             self.kill()
             raise FunctionError(f"{config.name}: init failed\n{hello['init_error']}")
 
-    def invoke(self, event: Any, timeout_s: float) -> Any:
+    def invoke(self, event: Any, timeout_s: float, number: int = 0) -> Any:
+        """`number`: the function's invocation count, by which injected faults are scheduled."""
         deadline_ms = int((time.time() + timeout_s) * 1000)
         try:
             self.connection.send(
-                {"event": event, "deadline_ms": deadline_ms, "request_id": str(uuid.uuid4())}
+                {
+                    "event": event,
+                    "deadline_ms": deadline_ms,
+                    "request_id": str(uuid.uuid4()),
+                    "invocation": number,
+                }
             )
             if not self.connection.poll(timeout_s):
                 self.kill()
@@ -151,6 +158,7 @@ class LocalFunction:
         self._lock = threading.Lock()
         self._closed = False
         self._all: list[_Environment] = []
+        self._invocations = itertools.count(1)
         self.cold_starts = 0
 
     def invoke(self, event: Any) -> Any:
@@ -159,7 +167,7 @@ class LocalFunction:
             try:
                 environment = self._take()
                 try:
-                    return environment.invoke(event, self.config.timeout_s)
+                    return environment.invoke(event, self.config.timeout_s, next(self._invocations))
                 finally:
                     self._give_back(environment)
             except InvocationError as error:  # Lambda writes these to the function's log too

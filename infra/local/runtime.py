@@ -49,11 +49,12 @@ class Faults:
     """Faults to inject into one function (tests and demos; nothing is injected by default).
 
     error: invocations that fail before the handler runs; crash: invocations whose process dies
-    after the handler did its work, before answering. Each fires at random (`*_rate`, drawn
-    from `seed` when given, so that every execution environment draws the same sequence) or on
-    a schedule (`*_every`: every n-th invocation; `*_on_invocations`: those ones), counted per
-    execution environment from 1. aws_calls: rules for `shared.faults` (throttled and slow AWS
-    calls, at random or scheduled the same way). Every fault injected logs "Fault injected".
+    after the handler did its work, before answering. Each fires on a schedule (`*_every`:
+    every n-th invocation of the function; `*_on_invocations`: those ones, numbered from 1
+    whichever execution environment runs them) or at random (`*_rate`; with `seed`, the n-th
+    invocation draws the same every run). aws_calls: rules for `shared.faults` (throttled and
+    slow AWS calls, counted per execution environment). Every fault injected logs
+    "Fault injected".
     """
 
     error_rate: float = 0.0

@@ -87,7 +87,7 @@ def test_a_handler_error_is_a_function_error(probe: LocalFunction) -> None:
 
 
 def test_injected_faults_fire_on_schedule_and_are_logged() -> None:
-    # Given an environment whose 2nd invocation fails and whose 3rd dies after the handler ran
+    # Given a function whose 2nd invocation fails and every 3rd dies after the handler ran
     faults = Faults(error_on_invocations=(2,), crash_every=3)
     probe = probe_function(faults.environment(), concurrency=1)
     try:
@@ -96,35 +96,44 @@ def test_injected_faults_fire_on_schedule_and_are_logged() -> None:
             probe.invoke({})
         with pytest.raises(EnvironmentCrashed):
             probe.invoke({})
-        # a new environment counts its invocations from 1 again
+        # the count is the function's: a new environment goes on from it
         assert probe.invoke({})["pid"] != pid
-        with pytest.raises(FunctionError, match="injected fault"):
+        probe.invoke({})
+        with pytest.raises(EnvironmentCrashed):
             probe.invoke({})
     finally:
         probe.close()
 
-    def logged() -> list[dict[str, Any]]:  # log lines are read from the processes as they come
-        lines: list[str] = probe.logs  # type: ignore[attr-defined]
-        return [json.loads(line) for line in lines if "Fault injected" in line]
-
-    wait_until(lambda: len(logged()) >= 3, 30, "the faults logged")
-    assert [(f["fault"], f["invocation"]) for f in logged()] == [
+    assert [(f["fault"], f["invocation"]) for f in injected(probe, 3)] == [
         ("error", 2),
         ("crash", 3),
-        ("error", 2),
+        ("crash", 6),
     ]
 
 
-def test_seeded_invocation_faults_repeat_in_every_environment() -> None:
-    outcomes = []
-    for _ in range(2):
-        probe = probe_function(Faults(error_rate=0.5, seed=7).environment(), concurrency=1)
+def test_seeded_faults_draw_the_same_for_each_invocation_whichever_environment_runs_it() -> None:
+    failed: list[set[int]] = []
+    for concurrency in (1, 2):
+        probe = probe_function(Faults(error_rate=0.5, seed=7).environment(), concurrency)
         try:
-            outcomes.append([_fails(probe) for _ in range(12)])
+            with ThreadPoolExecutor(max_workers=concurrency) as pool:
+                errors = sum(pool.map(_fails, [probe] * 12))
+            failed.append({f["invocation"] for f in injected(probe, errors)})
         finally:
             probe.close()
-    assert outcomes[0] == outcomes[1]
-    assert 0 < sum(outcomes[0]) < 12
+    assert failed[0] == failed[1]
+    assert 0 < len(failed[0]) < 12
+
+
+def injected(probe: LocalFunction, count: int) -> list[dict[str, Any]]:
+    """The faults the probe logged, once there are `count` (lines come from its processes later)."""
+
+    def logged() -> list[dict[str, Any]]:
+        lines: list[str] = probe.logs  # type: ignore[attr-defined]
+        return [json.loads(line) for line in lines if "Fault injected" in line]
+
+    wait_until(lambda: len(logged()) >= count, 30, "the faults logged")
+    return logged()
 
 
 def _fails(probe: LocalFunction) -> bool:

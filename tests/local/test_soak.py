@@ -47,8 +47,8 @@ TOPOLOGY_UNDER_TEST = (
     .replace_queue("notifications", visibility_timeout_s=8)
 )
 MAX_REENQUEUES = 20
-# Calls and invocations are counted per execution environment (shared.faults): the order API's
-# SDK makes up to 4 attempts per call, so its first send is throttled on every attempt.
+# AWS calls are counted per execution environment (shared.faults), a function's invocations
+# across its environments (Faults); the order API's SDK makes up to 4 attempts per call.
 SLOW_SEND = 22  # the send attempt, in each order-api environment, that outlives the timeout
 FAULTS = {
     "order-api": Faults(
@@ -61,9 +61,10 @@ FAULTS = {
             {"call": "sqs.SendMessage", "slow_on_calls": [SLOW_SEND], "slow_seconds": 30},
         )
     ),
-    # background faults no assertion counts on, spread evenly: 5 % of worker invocations fail,
-    # 2 % die after doing their work, 5 % of their DynamoDB calls are throttled (never twice in
-    # a row); 3 % of notifier invocations fail and 5 % of its SQS calls are throttled
+    # background faults no assertion counts on, spread evenly: every 20th worker invocation
+    # fails, every 50th dies after doing its work, every 20th DynamoDB call of a worker
+    # environment is throttled (never twice in a row); every 33rd notifier invocation fails and
+    # every 20th SQS call of a notifier environment is throttled
     "order-worker": Faults(
         error_every=20,
         crash_every=50,
