@@ -31,8 +31,6 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-ERROR_RATE = "LOCAL_FAULT_ERROR_RATE"
-CRASH_RATE = "LOCAL_FAULT_CRASH_RATE"
 LENGTH_BYTES = 8
 
 
@@ -59,6 +57,49 @@ class LambdaContext:
 
 def send(connection: socket.socket, message: bytes) -> None:
     connection.sendall(len(message).to_bytes(LENGTH_BYTES, "big") + message)
+
+
+# Injected faults (tests and demos only), as JSON: for `error` (the invocation fails before the
+# handler runs) and `crash` (the process dies after the handler did its work, before answering),
+# `<fault>_rate` (random draws, reproducible with `seed`), `<fault>_every` (every n-th
+# invocation) and `<fault>_on_invocations` (those invocations). Invocations are those of the
+# function, numbered from 1 by the runtime that sends them, whichever environment runs them.
+# See `infra.local.runtime.Faults`, which writes it.
+INVOCATION_FAULTS = "LOCAL_INVOCATION_FAULTS"
+
+
+class InvocationFaults:
+    """When this environment injects a fault into an invocation, and the line that says so."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+
+    def fires(self, fault: str, invocation: int) -> bool:
+        rate = float(self.spec.get(f"{fault}_rate", 0))
+        every = int(self.spec.get(f"{fault}_every", 0))
+        scheduled = invocation in self.spec.get(f"{fault}_on_invocations", ()) or (
+            every > 0 and invocation % every == 0
+        )
+        return scheduled or (rate > 0 and self._draw(fault, invocation) < rate)
+
+    def _draw(self, fault: str, invocation: int) -> float:
+        """With a seed, the draw of one fault for one invocation number, the same every time."""
+        seed = self.spec.get("seed")
+        if seed is None:
+            return random.random()
+        return random.Random(f"{seed}:{fault}:{invocation}").random()
+
+    @staticmethod
+    def report(fault: str, invocation: int, context: LambdaContext) -> None:
+        line = {
+            "level": "WARNING",
+            "message": "Fault injected",
+            "fault": fault,
+            "invocation": invocation,
+            "function_name": context.function_name,
+            "function_request_id": context.aws_request_id,
+        }
+        print(json.dumps(line), flush=True)
 
 
 def receive(connection: socket.socket) -> bytes | None:
@@ -140,10 +181,8 @@ def serve(connection: socket.socket, handler_path: str) -> None:
     name = environ["AWS_LAMBDA_FUNCTION_NAME"]
     region = environ.get("AWS_REGION", "us-east-1")
     account = environ.get("LOCAL_ACCOUNT_ID", "123456789012")
-    # Injected faults (tests and demos only): an invocation that fails before the handler runs,
-    # and a process that dies after the handler did its work but before it could answer.
-    error_rate = float(environ.get(ERROR_RATE, "0"))
-    crash_rate = float(environ.get(CRASH_RATE, "0"))
+    faults = InvocationFaults(json.loads(environ.get(INVOCATION_FAULTS) or "{}"))
+    served = 0
     while True:
         raw = receive(connection)
         if raw is None:
@@ -159,11 +198,15 @@ def serve(connection: socket.socket, handler_path: str) -> None:
             log_stream_name=environ.get("AWS_LAMBDA_LOG_STREAM_NAME", ""),
             deadline_ms=request["deadline_ms"],
         )
+        served += 1
+        number = request.get("invocation") or served  # the function's count, if the runtime sent it
         try:
-            if random.random() < error_rate:
+            if faults.fires("error", number):
+                faults.report("error", number, context)
                 raise RuntimeError("injected fault: invocation failed")
             result = handler(request["event"], context)
-            if random.random() < crash_rate:
+            if faults.fires("crash", number):
+                faults.report("crash", number, context)
                 print("injected fault: execution environment killed", flush=True)
                 os._exit(137)
         except Exception as error:

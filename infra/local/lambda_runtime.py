@@ -29,6 +29,7 @@ next invocation starts a fresh one (a cold start).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -305,6 +306,7 @@ class LocalFunction:
         self._lock = threading.Lock()
         self._closed = False
         self._all: list[_Environment] = []
+        self._invocations = itertools.count(1)
         self.cold_starts = 0
 
     @property
@@ -318,6 +320,8 @@ class LocalFunction:
                 "event": event,
                 "deadline_ms": int((time.time() + self.config.timeout_s) * 1000),
                 "request_id": str(uuid.uuid4()),
+                # the function's invocation count, by which injected faults are scheduled
+                "invocation": next(self._invocations),
             }
         ).encode()
         with self._slots:

@@ -29,7 +29,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ import boto3
 from infra.local import docs
 from infra.local.auth import TOKEN_PATH, Client, LocalAuthorizer
 from infra.local.event_source import SqsEventSourceMapping
-from infra.local.function_host import CRASH_RATE, ERROR_RATE
+from infra.local.function_host import INVOCATION_FAULTS
 from infra.local.gateway import (
     ACCOUNT_ID,
     INTEGRATION_TIMEOUT_S,
@@ -62,17 +62,27 @@ CodeDirs = Path | str | Mapping[str, Path | str]
 class Faults:
     """Faults to inject into one function (tests and demos; nothing is injected by default).
 
-    error_rate: invocations that fail before the handler runs; crash_rate: invocations whose
-    process dies after the handler did its work, before answering; aws_calls: rules the
-    function's own fault injection reads from FAULT_INJECTION (throttled and slow AWS calls).
+    error: invocations that fail before the handler runs; crash: invocations whose process dies
+    after the handler did its work, before answering. Each fires on a schedule (`*_every`:
+    every n-th invocation of the function; `*_on_invocations`: those ones, numbered from 1
+    whichever execution environment runs them) or at random (`*_rate`; with `seed`, the n-th
+    invocation draws the same every run). aws_calls: rules for `shared.faults` (throttled and
+    slow AWS calls, counted per execution environment). Every fault injected logs
+    "Fault injected".
     """
 
     error_rate: float = 0.0
+    error_every: int = 0
+    error_on_invocations: tuple[int, ...] = ()
     crash_rate: float = 0.0
+    crash_every: int = 0
+    crash_on_invocations: tuple[int, ...] = ()
+    seed: int | None = None
     aws_calls: tuple[dict[str, Any], ...] = ()
 
     def environment(self) -> dict[str, str]:
-        env = {ERROR_RATE: str(self.error_rate), CRASH_RATE: str(self.crash_rate)}
+        invocations = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "aws_calls"}
+        env = {INVOCATION_FAULTS: json.dumps(invocations)}
         if self.aws_calls:
             env["FAULT_INJECTION"] = json.dumps(list(self.aws_calls))
         return env

@@ -107,13 +107,16 @@ def _reply(status: int, headers: Any, raw: bytes) -> Reply:
 
 
 def wait_until(
-    condition: Callable[[], bool], timeout_s: float = 60, what: str = "condition"
+    condition: Callable[[], bool],
+    timeout_s: float = 60,
+    what: str = "condition",
+    interval_s: float = 0.1,
 ) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(0.1)
+        time.sleep(interval_s)
     raise TimeoutError(f"{what} not met after {timeout_s}s")
 
 
@@ -174,6 +177,7 @@ def running_receiver(secret: str) -> Iterator[Receiver]:
                         "headers": headers,
                         "payload": payload,
                         "verified": verified,
+                        "received_at": time.monotonic(),
                     }
                 )
                 script = state.scripts.get(self.path, [(204, 0.0, {})])

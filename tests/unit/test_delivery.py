@@ -288,7 +288,7 @@ def test_a_receiver_that_trickles_its_answer_cannot_hold_an_attempt_past_its_dea
         connection, _ = server.accept()
         connection.recv(65536)
         for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 100:
-            if stop.wait(0.05):
+            if stop.wait(0.1):
                 break
             connection.send(bytes([byte]))
         connection.close()
@@ -305,7 +305,8 @@ def test_a_receiver_that_trickles_its_answer_cannot_hold_an_attempt_past_its_dea
         stop.set()
         server.close()
 
-    assert time.monotonic() - started < 2
+    # the 1 s deadline, with room for a busy machine, and far from what the trickle takes
+    assert time.monotonic() - started < 6
     assert result.status_code is None
     assert result.error is not None
     assert "TimeoutError" in result.error
