@@ -17,7 +17,7 @@ step = @echo "==> $(1)" && date +%s > "$${TMPDIR:-/tmp}/make-step-$$PPID"
 done = @started="$${TMPDIR:-/tmp}/make-step-$$PPID" && echo "    done in $$(( $$(date +%s) - $$(cat "$$started") )) s" && rm -f "$$started"
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck pytest synth deploy contracts lock clean bench
+.PHONY: help run credentials test lint typecheck pytest synth deploy contracts lock clean bench
 
 help: ## this list
 	@echo "Async Orders: make TARGET"
@@ -25,6 +25,9 @@ help: ## this list
 
 run: $(VENV)/.run-deps $(LAMBDA_VENV)/.installed ## serve the API on 127.0.0.1:3000 (HOST, PORT override) backed by moto
 	$(BIN)/python -m infra.local
+
+credentials: $(VENV)/.run-deps ## exports API, TOKEN, API_KEY... for calling a running make run (use with eval)
+	@$(BIN)/python -m infra.local.credentials
 
 test: lint typecheck pytest ## everything CI runs, offline once dependencies are installed
 

@@ -41,6 +41,7 @@ def main() -> None:
         signal.signal(stop_signal, lambda *_: stopping.set())
     described = state_file()
     described.parent.mkdir(parents=True, exist_ok=True)
+    described.touch(mode=0o600)  # it holds the local clients' secrets: the developer's alone
     described.write_text(json.dumps(runtime.describe(), indent=2))
     api = runtime.api_url
     others = "".join(

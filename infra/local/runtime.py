@@ -333,6 +333,11 @@ class LocalRuntime:
             "queueUrls": dict(self.resources.queue_urls),
             "deadLetterQueueUrls": dict(self.resources.dlq_urls),
             "tableNames": dict(self.resources.table_names),
+            # the local clients' credentials (`make credentials`): the file is the developer's own
+            "clients": [
+                {"clientId": c.client_id, "clientSecret": c.client_secret, "apiKey": c.api_key}
+                for c in self.clients
+            ],
             # how each function runs here, for one-off invocations (`orders-ops invoke`)
             "functions": {
                 function.name: {
