@@ -47,11 +47,15 @@ PAGE = """<!doctype html>
       url: "{openapi}",
       dom_id: "#swagger-ui",
       deepLinking: true,
-      persistAuthorization: true,
+      // each `make run` has new credentials: an authorization kept from an earlier one would
+      // show as authorized and get 401s
+      persistAuthorization: false,
       validatorUrl: null,
       presets: [SwaggerUIBundle.presets.apis],
     }});
     window.ui.initOAuth({{clientId: {client_id}}});
+    // the local client's API key is filled in: Authorize then needs only its secret
+    if ({api_key}) {{ window.ui.preauthorizeApiKey("apiKey", {api_key}); }}
   </script>
 </body>
 </html>
@@ -59,13 +63,20 @@ PAGE = """<!doctype html>
 
 
 def register(
-    local_routes: dict[str, LocalRoute], openapi_file: Path, api_url: str, client_id: str | None
+    local_routes: dict[str, LocalRoute],
+    openapi_file: Path,
+    api_url: str,
+    client_id: str | None,
+    api_key: str | None = None,
 ) -> None:
     """Add /openapi.json, /docs and /docs/<file> to the runtime's local routes."""
     document = json.loads(openapi_file.read_text())
     title = html.escape(str(document.get("info", {}).get("title", "API")))
     script_id = json.dumps(client_id or "").replace("<", "\\u003c")  # in <script>
-    page = PAGE.format(docs=DOCS_PATH, openapi=OPENAPI_PATH, client_id=script_id, title=title)
+    script_key = json.dumps(api_key or "").replace("<", "\\u003c")
+    page = PAGE.format(
+        docs=DOCS_PATH, openapi=OPENAPI_PATH, client_id=script_id, api_key=script_key, title=title
+    )
     page_bytes = page.encode()
 
     def openapi(request: GatewayRequestHandler) -> None:

@@ -229,8 +229,14 @@ class LocalRuntime:
         if self.authorizer is not None:
             self.local_routes[TOKEN_PATH] = self.authorizer.token_endpoint
         if self.openapi is not None:  # /openapi.json and Swagger UI at /docs
-            client_id = self.clients[0].client_id if self.clients else None
-            docs.register(self.local_routes, self.openapi, self.api_url, client_id)
+            first = self.clients[0] if self.clients else None
+            docs.register(
+                self.local_routes,
+                self.openapi,
+                self.api_url,
+                first.client_id if first else None,
+                first.api_key if first else None,
+            )
         if self.seed is not None:
             self.seed(self)
         for function in self.topology.functions:

@@ -67,6 +67,16 @@ def test_swagger_ui_and_every_file_it_loads_are_served_locally(runtime: LocalRun
     assert fetch(runtime.api_url + "/docs/").status == 200
 
 
+def test_authorize_needs_only_the_secret_and_forgets_on_restart(runtime: LocalRuntime) -> None:
+    html = fetch(runtime.api_url + "/docs").body.decode()
+    client = runtime.clients[0]
+    # the API key every operation needs is filled in; a restart's new credentials are not
+    # shadowed by an authorization the browser kept from an earlier run
+    assert f'preauthorizeApiKey("apiKey", "{client.api_key}")' in html
+    assert "persistAuthorization: false" in html
+    assert f'clientId: "{client.client_id}"' in html
+
+
 def test_only_swagger_ui_files_are_served_and_only_read(runtime: LocalRuntime) -> None:
     for path in ("/docs/nope.js", "/docs/..%2F..%2Fpyproject.toml", "/docs/.hidden.js"):
         assert fetch(runtime.api_url + path).status == 404, path
