@@ -70,8 +70,8 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
 
 
 def run_shell(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", "-c", "set -euo pipefail\n" + script],
+    return subprocess.run(  # noqa: S603 - the README's own blocks
+        ["/bin/bash", "-c", "set -euo pipefail\n" + script],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -143,7 +143,10 @@ def test_every_relative_link_leads_somewhere(document: Path) -> None:
         destination = (document.parent / path).resolve() if path else document
         if not destination.exists():
             broken.append(target)
-        elif anchor and destination.suffix == ".md":
-            if anchor not in anchors(destination.read_text()):
-                broken.append(target)
+        elif (
+            anchor
+            and destination.suffix == ".md"
+            and anchor not in anchors(destination.read_text())
+        ):
+            broken.append(target)
     assert not broken, f"{document.name}: broken links {broken}"
