@@ -170,6 +170,7 @@ def running_receiver(secret: str) -> Iterator[Receiver]:
             with state.lock:
                 state.requests.append(
                     {
+                        "received_at": time.monotonic(),
                         "path": self.path,
                         "headers": headers,
                         "payload": payload,
