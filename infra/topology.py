@@ -488,10 +488,25 @@ WEBHOOK_SCHEDULE = {
     "WEBHOOK_MAX_ATTEMPTS": str(WEBHOOK_MAX_ATTEMPTS),
     "WEBHOOK_RETRY_BASE_SECONDS": "30",
     "WEBHOOK_RETRY_MAX_DELAY_SECONDS": "3600",
+    # one attempt's hard wall-clock deadline is connect + read (7 s): DNS and connecting (TLS
+    # included) take at most the first, the whole attempt (answer's status and headers) both
     "WEBHOOK_CONNECT_TIMEOUT_SECONDS": "2",
     "WEBHOOK_READ_TIMEOUT_SECONDS": "5",
     # delivery records outlive the longest schedule, then expire
     "WEBHOOK_RECORD_RETENTION_DAYS": "30",
+}
+# Isolation (docs/webhooks.md): the records of a batch are delivered concurrently, at most this
+# many at once to one destination (scheme, host, port) per execution environment; an event over
+# the limit waits WEBHOOK_DEFER_SECONDS, unattempted, on the queue.
+NOTIFIER_BATCH_SIZE = 10
+WEBHOOK_ISOLATION = {
+    "WEBHOOK_BATCH_CONCURRENCY": str(NOTIFIER_BATCH_SIZE),
+    "WEBHOOK_MAX_IN_FLIGHT_PER_DESTINATION": "2",
+    "WEBHOOK_DEFER_SECONDS": "5",
+    # circuit breaking per destination: paused after this many consecutive unhealthy attempts
+    # (no answer, 408, 5xx), probed by one event once the recovery time has passed
+    "WEBHOOK_CIRCUIT_FAILURE_THRESHOLD": "5",
+    "WEBHOOK_CIRCUIT_RECOVERY_SECONDS": "60",
 }
 
 # Queues and the messages they carry ----------------------------------------------------------
@@ -518,6 +533,8 @@ NOTIFICATIONS_QUEUE = Queue(
     max_receive_count=WEBHOOK_MAX_ATTEMPTS + 3,
     component=NOTIFICATIONS.name,
     carries=(WEBHOOK_REQUESTED,),
+    # a fair queue: producers set a MessageGroupId per client (the order's client), so one
+    # client's backlog never starves the others' events (SQS fair queues, docs/webhooks.md)
 )
 
 WEBHOOK_SECRET = Secret(
@@ -559,15 +576,21 @@ NOTIFIER = Function(
     name="notifier",
     handler="notifications.notifier.handler.lambda_handler",
     description="Consumes the notifications queue: delivers signed webhooks with retries.",
-    timeout_s=60,  # a batch of 5 at 2 s connect + 5 s read each fits with room to spare
+    # a batch's records run concurrently, each within its 7 s deadline: a batch takes about
+    # one deadline plus the bookkeeping, far inside the timeout
+    timeout_s=60,
     component=NOTIFICATIONS.name,
+    # its records of events, and each destination's circuit state (Powertools' breaker)
     tables={"deliveries": "read_write"},
     sends_to=("orders",),  # webhook.delivery-updated: the outcome, back to its order
     secrets=("webhook-signing",),
-    # a low ceiling so a flood of events never hammers third parties
-    event_source=EventSource(queue="notifications", batch_size=5, max_concurrency=2),
+    # 5 environments x 10 concurrent records: 50 attempts in flight at most, of which one
+    # destination holds at most 2 per environment; still a ceiling that never floods receivers
+    event_source=EventSource(
+        queue="notifications", batch_size=NOTIFIER_BATCH_SIZE, max_concurrency=5
+    ),
     reschedules=True,
-    environment=WEBHOOK_SCHEDULE,
+    environment=WEBHOOK_SCHEDULE | WEBHOOK_ISOLATION,
 )
 SWEEPER = Function(
     name="sweeper",

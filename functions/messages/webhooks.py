@@ -53,6 +53,8 @@ class DeliveryUpdate(WireModel):
     last_error: str | None = Field(default=None, max_length=512)
     next_attempt_at: datetime | None = None
     delivered_at: datetime | None = None
+    # the destination's circuit is open: the event waits, unattempted, until `nextAttemptAt`
+    destination_paused: bool = False
 
 
 @message("webhook.delivery-updated", 1)

@@ -4,6 +4,7 @@ and reporting each delivery's progress back to the component that asked for it."
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from messages.webhooks import WebhookDeliveryUpdated
 from shared.aws import sqs
@@ -22,6 +23,30 @@ class NotificationQueues:
             ReceiptHandle=receipt_handle,
             VisibilityTimeout=delay_s,
         )
+
+    def postpone(
+        self,
+        body: str,
+        attributes: dict[str, str],
+        group_id: str | None,
+        delay_s: int,
+    ) -> None:
+        """Put a copy of a message back on the queue, invisible for `delay_s` (at most SQS's
+        15 minutes): it waits there without a receive being counted; the original is then
+        deleted as handled. A copy keeps the message's attributes and fair-queue group."""
+        message: dict[str, Any] = {
+            "QueueUrl": self.notifications_queue_url,
+            "MessageBody": body,
+            "DelaySeconds": max(0, min(900, delay_s)),
+            "MessageAttributes": {
+                name: {"DataType": "String", "StringValue": value}
+                for name, value in attributes.items()
+                if value
+            },
+        }
+        if group_id:
+            message["MessageGroupId"] = group_id
+        sqs().send_message(**message)
 
     def report(self, update: WebhookDeliveryUpdated) -> None:
         sqs().send_message(

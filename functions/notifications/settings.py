@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from notifications.circuit import CircuitSettings
 from notifications.delivery.decide import Schedule
 from shared.settings import FunctionSettings
 
@@ -20,6 +21,11 @@ class NotifierSettings(FunctionSettings):
     webhook_connect_timeout_seconds: float = Field(gt=0)
     webhook_read_timeout_seconds: float = Field(gt=0)
     webhook_record_retention_days: int = Field(ge=1)
+    webhook_batch_concurrency: int = Field(ge=1, le=100)
+    webhook_max_in_flight_per_destination: int = Field(ge=1)
+    webhook_defer_seconds: int = Field(ge=1, le=900)
+    webhook_circuit_failure_threshold: int = Field(ge=1)
+    webhook_circuit_recovery_seconds: int = Field(ge=1, le=900)
     # set only by the local runtime: callbacks may use plain http to loopback addresses
     webhook_local_mode: bool = False
 
@@ -30,3 +36,16 @@ class NotifierSettings(FunctionSettings):
             base_delay_s=self.webhook_retry_base_seconds,
             max_delay_s=self.webhook_retry_max_delay_seconds,
         )
+
+    @property
+    def circuit(self) -> CircuitSettings:
+        return CircuitSettings(
+            table_name=self.deliveries_table_name,
+            failure_threshold=self.webhook_circuit_failure_threshold,
+            recovery_s=self.webhook_circuit_recovery_seconds,
+        )
+
+    @property
+    def attempt_deadline_s(self) -> float:
+        """One attempt's hard wall-clock deadline, DNS to the answer's headers."""
+        return self.webhook_connect_timeout_seconds + self.webhook_read_timeout_seconds

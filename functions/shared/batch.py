@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from aws_lambda_powertools.utilities.batch import (
@@ -68,9 +69,16 @@ class MessageRouter:
         return set(self._routes)
 
     def process(
-        self, event: dict[str, Any], context: LambdaContext, dead_letter_queue_url: str
+        self,
+        event: dict[str, Any],
+        context: LambdaContext,
+        dead_letter_queue_url: str,
+        concurrency: int = 1,
     ) -> dict[str, Any]:
-        """Run each record's handler; `{"batchItemFailures": [...]}` for those that raised."""
+        """Run each record's handler; `{"batchItemFailures": [...]}` for those that raised.
+
+        With `concurrency` above 1, up to that many records are handled at once, each in its
+        own thread (for consumers whose records wait on I/O, like webhook delivery)."""
 
         def record_handler(record: SQSRecord) -> None:
             try:
@@ -87,9 +95,10 @@ class MessageRouter:
                         _log_failure(error, entry, message)
                     raise
 
+        processor = _processor if concurrency <= 1 else _ConcurrentProcessor(concurrency)
         return dict(
             process_partial_response(
-                event=event, record_handler=record_handler, processor=_processor, context=context
+                event=event, record_handler=record_handler, processor=processor, context=context
             )
         )
 
@@ -115,6 +124,22 @@ def _log_failure(error: Exception, entry: MessageType, message: Envelope[Any]) -
             "error": str(error)[:300],
         },
     )
+
+
+class _ConcurrentProcessor(BatchProcessor):
+    """Powertools' BatchProcessor with the records handled by a pool of threads; the results
+    (and so batchItemFailures) are the same as handling them one after another."""
+
+    def __init__(self, concurrency: int) -> None:
+        super().__init__(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        self._concurrency = concurrency
+
+    def process(self) -> list[tuple[Any, ...]]:
+        if len(self.records) <= 1:
+            return super().process()
+        workers = min(self._concurrency, len(self.records))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="record") as pool:
+            return list(pool.map(self._process_record, self.records))
 
 
 def _parse(entry: MessageType, body: str) -> Envelope[Any]:

@@ -6,6 +6,7 @@ still records each invocation and its AWS calls at the service level.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +39,14 @@ CORRELATION_ID_HEADER = "X-Correlation-Id"
 @contextmanager
 def correlated(correlation_id: str) -> Iterator[None]:
     """Tag every log line inside the block with the id that follows the work across queues."""
+    if threading.current_thread() is not threading.main_thread():
+        # a record handled in a worker thread: keys of its own, never its neighbours'
+        logger.thread_safe_append_keys(correlation_id=correlation_id)
+        try:
+            yield
+        finally:
+            logger.thread_safe_remove_keys(["correlation_id"])
+        return
     previous = logger.get_correlation_id()
     logger.set_correlation_id(correlation_id)
     try:

@@ -14,10 +14,11 @@ from infra.topology import Secret, Topology
 # Webhooks signing key as it is, or with the optional `whsec_` prefix libraries take.
 KEY_LENGTH = 44
 NO_ROTATION_REASON = (
-    "Rotating the webhook signing key would make every receiver refuse deliveries until it has "
-    "the new key. A safe rotation needs a dual-secret rollout (the notifier signs with old and "
-    "new key, Standard Webhooks allows several signatures in webhook-signature, receivers move, "
-    "then the old key is dropped): a follow-up, not a Secrets Manager schedule."
+    "Rotated by hand, with an overlap, not on a Secrets Manager schedule: the secret holds "
+    "several keys (newest first) during the overlap, the notifier signs with each (several "
+    "signatures in webhook-signature, as Standard Webhooks allows), receivers move to the new "
+    "key, then the old one is dropped. A scheduled rotation would swap the key without the "
+    "receivers knowing it. Procedure: docs/webhooks.md, Key rotation procedure."
 )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,6 +38,8 @@ from shared.settings import load_settings
 from tests.conftest import FakeContext, load_event
 
 PROBLEM = "application/problem+json"
+# a scripted answer with this header is sent that many seconds late (the header is not sent)
+SLOW_ANSWER = "X-Test-Answer-After"
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 _deserializer = TypeDeserializer()
@@ -321,6 +324,8 @@ class Receiver:
                     )
                     script = state.scripts.get(self.path, [(204, {})])
                     status, extra = script.pop(0) if len(script) > 1 else script[0]
+                extra = dict(extra)
+                time.sleep(float(extra.pop(SLOW_ANSWER, "0")))
                 self.send_response(status)
                 for name, value in extra.items():
                     self.send_header(name, value)

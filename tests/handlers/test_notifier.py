@@ -4,20 +4,27 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.circuit_breaker import base as breaker
 
 from infra.topology import WEBHOOK_MAX_ATTEMPTS
+from notifications import circuit
+from notifications.delivery import client
+from notifications.delivery import service as delivery
 from orders.domain import service
 from shared import aws as shared_aws
 from shared.envelope import utc_now
 from tests.handlers.helpers import (
+    SLOW_ANSWER,
     Aws,
     Receiver,
+    as_client,
     attributes_of,
     invoke,
     order_of,
@@ -37,6 +44,20 @@ BASE_DELAY_S = 30  # the topology's WEBHOOK_RETRY_BASE_SECONDS
 @pytest.fixture(autouse=True)
 def local_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WEBHOOK_LOCAL_MODE", "true")
+
+
+@pytest.fixture(autouse=True)
+def fresh_circuits() -> Iterator[None]:
+    """Every test starts with closed circuits: Powertools counts failures per environment (this
+    process), and the persistence holds the moto client of its test."""
+    yield
+    circuit._persistence.cache_clear()
+    for counters in (
+        breaker._LOCAL_FAILURES,
+        breaker._LOCAL_SUCCESSES,
+        breaker._LAST_OBSERVED_STATE,
+    ):
+        counters.clear()
 
 
 @pytest.fixture
@@ -140,6 +161,7 @@ def test_a_requested_webhook_is_delivered_signed_recorded_and_reported(
         "lastError": None,
         "nextAttemptAt": None,
         "deliveredAt": record["deliveredAt"].replace("+00:00", "Z"),
+        "destinationPaused": False,
     }
     assert aws.dead_letters("notifications") == []
 
@@ -379,3 +401,242 @@ def test_how_a_webhook_went_shows_in_its_order(aws: Aws, receiver: Receiver) -> 
     assert hit["headers"]["webhook-id"] == notification["eventId"]
     assert hit["payload"]["data"]["orderId"] == order.order_id
     assert hit["payload"]["data"]["status"] == "CONFIRMED"
+
+
+def test_the_correlation_id_goes_to_the_receiver(aws: Aws, receiver: Receiver) -> None:
+    url = receiver.script("/ok", (204, {}))
+
+    assert notify(aws, requested(aws, url, correlation_id="corr-for-the-receiver")) == []
+
+    (hit,) = receiver.hits("/ok")
+    assert hit["headers"]["x-correlation-id"] == "corr-for-the-receiver"
+
+
+# Every failure path records its attempt --------------------------------------------------------
+
+
+def _refused(url: str) -> str:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    return f"http://127.0.0.1:{port}/hook"
+
+
+def _broken_encoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(*_: Any, **__: Any) -> Any:
+        raise UnicodeEncodeError("ascii", "bücher", 1, 2, "ordinal not in range(128)")
+
+    monkeypatch.setattr(client, "post", explode)
+
+
+def _unresolvable(monkeypatch: pytest.MonkeyPatch) -> None:
+    def nothing(*_: Any, **__: Any) -> Any:
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", nothing)
+
+
+def _slow_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBHOOK_CONNECT_TIMEOUT_SECONDS", "0.3")
+
+    def slow(*_: Any, **__: Any) -> Any:
+        time.sleep(2)
+        raise socket.gaierror(-2, "late")
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow)
+
+
+def _timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBHOOK_CONNECT_TIMEOUT_SECONDS", "0.2")
+    monkeypatch.setenv("WEBHOOK_READ_TIMEOUT_SECONDS", "0.3")
+
+
+FAILURE_PATHS = {
+    "http-500": ("/down", (500, {}), None, "HTTP 500"),
+    "http-410": ("/gone", (410, {}), None, "HTTP 410"),
+    "connection-refused": ("refused", None, None, "ConnectionRefusedError"),
+    "timeout": (
+        "/slow",
+        (200, {SLOW_ANSWER: "1"}),
+        _timeout,
+        "TimeoutError: no answer within 0.5 s",
+    ),
+    "encoding-error": ("/ok", (204, {}), _broken_encoding, "UnicodeEncodeError"),
+    "unresolvable": ("http://nowhere.invalid/hook", None, _unresolvable, "the callback host"),
+    "slow-dns": ("http://slow.invalid/hook", None, _slow_dns, "did not resolve within 0.3 s"),
+}
+
+
+@pytest.mark.parametrize("path", FAILURE_PATHS.values(), ids=FAILURE_PATHS.keys())
+def test_every_failure_path_records_its_attempt_with_its_reason(
+    aws: Aws, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, path: tuple[Any, ...]
+) -> None:
+    where, answer, arrange, reason = path
+    if where == "refused":
+        url = _refused(where)
+    elif where.startswith("http"):
+        url = where
+    else:
+        url = receiver.script(where, answer)
+    if arrange is not None:
+        arrange(monkeypatch)
+    message = requested(aws, url)
+
+    notify(aws, message)
+
+    record = aws.delivery(EVENT_ID)
+    assert record is not None, "no attempt recorded"
+    assert record["attempts"] == 1
+    assert record["status"] in ("PENDING", "FAILED")
+    assert reason in record["lastError"]
+    assert ("nextAttemptAt" in record) is (record["status"] == "PENDING")
+    (update,) = updates(aws)
+    assert update["data"]["attempts"] == 1
+    assert update["data"]["lastError"] == record["lastError"]
+    assert update["data"]["lastStatusCode"] == record.get("lastStatusCode")
+
+
+def test_an_idn_callback_is_sent_with_its_punycode_host(
+    aws: Aws, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = receiver.server.server_address[1]
+    resolve = socket.getaddrinfo
+
+    asked: list[str] = []
+
+    def to_loopback(host: str, *args: Any, **kwargs: Any) -> Any:
+        asked.append(host)
+        return resolve("127.0.0.1" if host.startswith("xn--") else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", to_loopback)
+    receiver.script("/idn", (204, {}))
+
+    assert notify(aws, requested(aws, f"http://bücher.localhost:{port}/idn")) == []
+
+    (hit,) = receiver.hits("/idn")
+    assert hit["headers"]["host"] == f"xn--bcher-kva.localhost:{port}"
+    assert asked[0] == "xn--bcher-kva.localhost"  # DNS is asked the ASCII name
+    record = aws.delivery(EVENT_ID)
+    assert record is not None
+    assert record["status"] == "DELIVERED"
+
+
+# Isolation: a busy destination's events wait unattempted -------------------------------------
+
+
+def test_an_event_over_its_destinations_limit_waits_on_the_queue_unattempted(
+    aws: Aws, receiver: Receiver
+) -> None:
+    url = receiver.script("/busy-destination", (204, {}))
+    message = requested(aws, url)
+    destination = delivery.destination_of(url)
+
+    with delivery._IN_FLIGHT.slot(destination, 2), delivery._IN_FLIGHT.slot(destination, 2):
+        assert notify(aws, message) == []  # handled: a delayed copy waits on the queue
+
+    assert receiver.hits("/busy-destination") == []
+    assert aws.delivery(EVENT_ID) is None  # no attempt, nothing to record
+    assert aws.receive("notifications") == []  # delayed
+    copy = aws.sqs.receive_message(
+        QueueUrl=aws.resources.queue_urls["notifications"], WaitTimeSeconds=10
+    )["Messages"][0]
+    assert copy["Body"] == message["Body"]
+
+
+# Circuit breaking per destination: pause, probe, resume -----------------------------------
+
+
+def test_a_failing_destination_is_paused_then_probed_once_and_resumed(
+    aws: Aws, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WEBHOOK_CIRCUIT_FAILURE_THRESHOLD", "2")
+    monkeypatch.setenv("WEBHOOK_CIRCUIT_RECOVERY_SECONDS", "2")
+    url = receiver.script("/sick-1", (500, {}))
+    receiver.script("/sick-2", (500, {}))
+    sick = delivery.destination_of(url)
+    for n in (1, 2):  # Given two consecutive failures of one destination
+        event = f"evt_{n:032x}"
+        notify(aws, requested(aws, url.replace("-1", f"-{n}"), event_id=event))
+        assert aws.delivery(event)["attempts"] == 1  # type: ignore[index]
+    updates(aws)
+
+    # When another event for it comes: it is not attempted, it waits, and its order is told
+    paused_event = "evt_" + "b" * 32
+    message = requested(aws, url.replace("-1", "-3"), event_id=paused_event)
+    assert notify(aws, message) == []
+    assert receiver.hits("/sick-3") == []
+    record = aws.delivery(paused_event)
+    assert record is not None
+    assert (record["status"], record["attempts"], record["destinationPaused"]) == (
+        "PENDING",
+        0,
+        True,
+    )
+    (update,) = updates(aws)
+    assert update["data"]["destinationPaused"] is True
+    assert update["data"]["nextAttemptAt"] is not None
+    # another destination is not affected
+    healthy = receiver.script("/healthy", (204, {})).replace("127.0.0.1", "localhost")
+    assert notify(aws, requested(aws, healthy, event_id="evt_" + "c" * 32)) == []
+    assert len(receiver.hits("/healthy")) == 1
+    updates(aws)
+
+    # Then after the recovery time one event probes it; its success resumes delivery
+    receiver.script("/sick-3", (204, {}))
+    time.sleep(2.1)
+    copy = aws.sqs.receive_message(
+        QueueUrl=aws.resources.queue_urls["notifications"],
+        WaitTimeSeconds=10,
+        AttributeNames=["All"],
+        MessageAttributeNames=["All"],
+    )["Messages"][0]
+    assert json.loads(copy["Body"])["data"]["eventId"] == paused_event
+    assert notify(aws, copy) == []
+    assert len(receiver.hits("/sick-3")) == 1
+    record = aws.delivery(paused_event)
+    assert record is not None
+    assert (record["status"], record["attempts"]) == ("DELIVERED", 1)
+    assert "destinationPaused" not in record
+    state = aws.delivery(circuit.KEY_PREFIX + sick)
+    assert state is not None
+    assert state["state"] == "CLOSED"
+    after = "evt_" + "d" * 32
+    assert notify(aws, requested(aws, url.replace("-1", "-4"), event_id=after)) == []
+    assert aws.delivery(after)["status"] == "DELIVERED"  # type: ignore[index]
+
+
+def test_a_failed_probe_pauses_the_destination_again(
+    aws: Aws, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WEBHOOK_CIRCUIT_FAILURE_THRESHOLD", "1")
+    monkeypatch.setenv("WEBHOOK_CIRCUIT_RECOVERY_SECONDS", "1")
+    url = receiver.script("/still-sick", (503, {}))
+    notify(aws, requested(aws, url, event_id="evt_" + "1" * 32))  # trips at once
+    time.sleep(1.1)
+
+    notify(aws, requested(aws, url, event_id="evt_" + "2" * 32))  # the probe, which fails
+    notify(aws, requested(aws, url, event_id="evt_" + "3" * 32))  # paused again
+
+    assert len(receiver.hits("/still-sick")) == 2
+    assert aws.delivery("evt_" + "2" * 32)["attempts"] == 1  # type: ignore[index]
+    third = aws.delivery("evt_" + "3" * 32)
+    assert third is not None
+    assert (third["attempts"], third["destinationPaused"]) == (0, True)
+    state = aws.delivery(circuit.KEY_PREFIX + delivery.destination_of(url))
+    assert state is not None
+    assert state["state"] == "OPEN"
+
+
+def test_the_worker_puts_each_clients_webhooks_in_its_own_fair_queue_group(
+    aws: Aws, receiver: Receiver
+) -> None:
+    url = receiver.script("/orders-hook", (204, {}))
+    body = {"customerId": "c-9", "items": [{"sku": "KB-001", "quantity": 1}], "callbackUrl": url}
+    status, _, answer = invoke(as_client(place_order_event(body=body), "client-fair-1"))
+    assert status == 202, answer
+    (placed,) = aws.receive()
+
+    assert run_worker(sqs_event(placed)) == []
+
+    (webhook,) = aws.receive("notifications")
+    assert webhook["Attributes"]["MessageGroupId"] == "client-fair-1"

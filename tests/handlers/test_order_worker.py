@@ -369,6 +369,7 @@ DELIVERED_VIEW = {
     "lastError": None,
     "nextAttemptAt": None,
     "deliveredAt": "2026-11-23T22:31:00Z",
+    "destinationPaused": False,
 }
 
 
@@ -385,6 +386,7 @@ def test_delivery_updates_show_in_the_order_in_sequence(aws: Aws) -> None:
         "lastError": "HTTP 500",
         "nextAttemptAt": "2026-11-23T22:30:00Z",
         "deliveredAt": None,
+        "destinationPaused": False,
     }
 
     assert run_worker(sqs_event(crafted(delivered(order_id, event_id)))) == []

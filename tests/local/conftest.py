@@ -173,11 +173,11 @@ def running_receiver(secret: str) -> Iterator[Receiver]:
             with state.lock:
                 state.requests.append(
                     {
+                        "received_at": time.monotonic(),
                         "path": self.path,
                         "headers": headers,
                         "payload": payload,
                         "verified": verified,
-                        "received_at": time.monotonic(),
                     }
                 )
                 script = state.scripts.get(self.path, [(204, 0.0, {})])

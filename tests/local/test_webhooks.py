@@ -29,6 +29,9 @@ FAST_SCHEDULE = {
     "WEBHOOK_RETRY_MAX_DELAY_SECONDS": "2",
     "WEBHOOK_CONNECT_TIMEOUT_SECONDS": "2",
     "WEBHOOK_READ_TIMEOUT_SECONDS": "3",
+    # every test here shares one receiver (one destination): its failures must not pause it
+    # (circuit breaking has its own runtime in test_webhook_isolation.py)
+    "WEBHOOK_CIRCUIT_FAILURE_THRESHOLD": "1000",
 }
 SLOWER_THAN_THE_TIMEOUT_S = 6.0
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -19,6 +22,7 @@ from infra.topology import NOTIFIER, TOPOLOGY
 from notifications.delivery import client
 from notifications.delivery.decide import (
     MAX_VISIBILITY_S,
+    RETRY_AFTER_EXTRA_CAP_S,
     AttemptResult,
     Delivered,
     GiveUp,
@@ -27,10 +31,16 @@ from notifications.delivery.decide import (
     backoff_delay,
     decide,
 )
-from notifications.delivery.signing import sign
+from notifications.delivery.signing import TOLERANCE_S, keys, sign, signature_header
 from orders.domain.notifications import event_id
 from shared import aws as shared_aws
-from shared.ssrf import CallbackTarget
+from shared.ssrf import (
+    PLACEMENT_RESOLVE_TIMEOUT_S,
+    CallbackTarget,
+    CallbackUnresolvable,
+    UnsafeCallback,
+    vet,
+)
 
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
 SCHEDULE = Schedule(max_attempts=12, base_delay_s=30, max_delay_s=3600)
@@ -135,11 +145,43 @@ def test_retry_after_is_honoured_when_longer_than_the_backoff() -> None:
 
 
 @pytest.mark.usefixtures("no_io")
-def test_retry_after_is_capped_at_the_sqs_maximum() -> None:
+def test_retry_after_is_capped_two_hours_past_the_backoff_and_at_the_sqs_maximum() -> None:
     schedule = Schedule(max_attempts=5, base_delay_s=1, max_delay_s=2)
     decision = decide(AttemptResult(503, retry_after_s=10**9), 1, schedule, 0.5)
-    assert decision == RetryLater(MAX_VISIBILITY_S, "HTTP 503")
+    assert decision == RetryLater(math.ceil(0.75 + RETRY_AFTER_EXTRA_CAP_S), "HTTP 503")
+    assert RETRY_AFTER_EXTRA_CAP_S == 2 * 3600
+    long = Schedule(max_attempts=5, base_delay_s=40_000, max_delay_s=43_200)
+    assert backoff_delay(1, 10**9, long, 0.999_999) == MAX_VISIBILITY_S
     assert MAX_VISIBILITY_S == 43_200 - 900  # room for SQS's 12 hours from the receive
+
+
+@pytest.mark.usefixtures("no_io")
+@pytest.mark.parametrize("status", [429, 502, 503, 504])
+def test_429_502_503_504_are_throttling_and_retried(status: int) -> None:
+    result = AttemptResult(status)
+    assert result.throttled
+    assert isinstance(decide(result, 1, SCHEDULE, 0.5), RetryLater)
+    assert not AttemptResult(500).throttled
+    assert not AttemptResult(410).throttled
+
+
+@pytest.mark.usefixtures("no_io")
+@pytest.mark.parametrize(
+    ("result", "unhealthy"),
+    [
+        (AttemptResult(None, error="TimeoutError"), True),
+        (AttemptResult(500), True),
+        (AttemptResult(503), True),
+        (AttemptResult(408), True),
+        (AttemptResult(429), False),  # it answered: throttling is retried, not a failure
+        (AttemptResult(404), False),
+        (AttemptResult(410), False),
+        (AttemptResult(204), False),
+        (AttemptResult(None, error="callback refused", permanent=True), False),
+    ],
+)
+def test_what_counts_against_a_destination_circuit(result: AttemptResult, unhealthy: bool) -> None:
+    assert result.destination_unhealthy is unhealthy
 
 
 # decide(): given up --------------------------------------------------------------------------
@@ -278,36 +320,255 @@ def test_retry_after_header_parsing(value: str | None, expected: float | None) -
     assert client._retry_after(value) == expected
 
 
-def test_a_receiver_that_trickles_its_answer_cannot_hold_an_attempt_past_its_deadline() -> None:
+@contextmanager
+def raw_server(serve: Callable[[socket.socket], None]) -> Iterator[tuple[int, list[bytes]]]:
+    """A TCP server on loopback whose one connection `serve` handles; yields its port and what
+    it received on every connection (so a late send would show)."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
-    stop = threading.Event()
+    received: list[bytes] = []
 
-    def trickle() -> None:
-        connection, _ = server.accept()
-        connection.recv(65536)
-        for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 100:
-            if stop.wait(0.1):
-                break
-            connection.send(bytes([byte]))
-        connection.close()
+    def run() -> None:
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            with connection:
+                serve(connection)
+                connection.settimeout(3)
+                try:  # what else comes: a send that timed out must never go out later
+                    while chunk := connection.recv(65536):
+                        received.append(chunk)
+                except OSError:
+                    pass
 
-    threading.Thread(target=trickle, daemon=True).start()
-    target = CallbackTarget("http", "127.0.0.1", server.getsockname()[1], "/", "127.0.0.1")
-    started = time.monotonic()
-
+    threading.Thread(target=run, daemon=True).start()
     try:
-        result = client.post(
-            target, "evt_1", b"{}", SECRET, connect_timeout_s=0.5, read_timeout_s=0.5
-        )
+        yield server.getsockname()[1], received
     finally:
-        stop.set()
         server.close()
 
-    # the 1 s deadline, with room for a busy machine, and far from what the trickle takes
-    assert time.monotonic() - started < 6
+
+def attempt(port: int, deadline_s: float = 1.0, connect_s: float = 0.5) -> AttemptResult:
+    target = CallbackTarget("http", "127.0.0.1", port, "/", "127.0.0.1")
+    headers = {"webhook-id": "evt_1", "webhook-timestamp": "1", "webhook-signature": "v1,x"}
+    return client.post(target, b"{}", headers, client.Deadline(deadline_s), connect_s)
+
+
+def test_a_receiver_that_trickles_its_answer_cannot_hold_an_attempt_past_its_deadline() -> None:
+    stop = threading.Event()
+
+    def trickle(connection: socket.socket) -> None:
+        connection.recv(65536)
+        for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n" + b"X-Pad: y\r\n" * 100:
+            if stop.wait(0.05):  # a byte every 50 ms: every read gets one, none times out
+                break
+            connection.send(bytes([byte]))
+
+    with raw_server(trickle) as (port, _):
+        started = time.monotonic()
+        result = attempt(port, deadline_s=1.0)
+        elapsed = time.monotonic() - started
+        stop.set()
+
+    assert elapsed < 1.5
+    assert result.status_code is None
+    assert result.error == "TimeoutError: no answer within 1 s (answer)"
+    assert decide(result, 1, SCHEDULE, 0.5) == RetryLater(23, result.error)  # 15 + 0.5 x 15
+
+
+def test_a_timed_out_attempt_closes_its_connection_frees_its_thread_and_never_sends_later() -> None:
+    closed = threading.Event()
+    answered: list[bytes] = []
+
+    def silent(connection: socket.socket) -> None:
+        answered.append(connection.recv(65536))  # reads the request, never answers
+        connection.settimeout(5)
+        if connection.recv(1) == b"":  # the notifier hung up
+            closed.set()
+
+    threads_before = threading.active_count()
+    with raw_server(silent) as (port, received):
+        started = time.monotonic()
+        result = attempt(port, deadline_s=0.5)
+        assert time.monotonic() - started < 1.0
+        assert closed.wait(2), "the connection was not closed at the deadline"
+        time.sleep(0.2)  # anything the attempt left behind would send by now
+
+    assert "TimeoutError" in (result.error or "")
+    assert answered[0].startswith(b"POST / HTTP/1.1\r\n")
+    assert received == []  # nothing more on that connection, ever
+    assert threading.active_count() <= threads_before + 1  # only the test server's thread
+
+
+def test_a_connection_refused_is_a_failed_attempt_with_its_phase() -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    result = attempt(port)
     assert result.status_code is None
     assert result.error is not None
-    assert "TimeoutError" in result.error
-    assert decide(result, 1, SCHEDULE, 0.5) == RetryLater(23, result.error)  # 15 + 0.5 x 15
+    assert result.error.startswith("ConnectionRefusedError")
+    assert result.error.endswith("(connect)")
+
+
+def test_an_answer_that_is_not_http_is_a_failed_attempt() -> None:
+    def garbage(connection: socket.socket) -> None:
+        connection.recv(65536)
+        connection.sendall(b"SSH-2.0-OpenSSH\r\n\r\n")
+
+    with raw_server(garbage) as (port, _):
+        result = attempt(port)
+    assert result.status_code is None
+    assert (result.error or "").startswith("ValueError: not an HTTP answer")
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"), [(429, 30.0), (503, 30.0), (500, None), (502, None), (504, None)]
+)
+def test_retry_after_is_read_on_429_and_503_only(status: int, expected: float | None) -> None:
+    def answer(connection: socket.socket) -> None:
+        connection.recv(65536)
+        connection.sendall(
+            f"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 {status} X\r\nretry-after: 30\r\n"
+            "Content-Length: 0\r\n\r\n".encode()
+        )
+
+    with raw_server(answer) as (port, _):
+        result = attempt(port)
+    assert (result.status_code, result.retry_after_s) == (status, expected)
+
+
+def test_dns_resolution_has_a_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    def slow_resolver(*_: object, **__: object) -> list[object]:
+        time.sleep(3)
+        return []
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_resolver)
+    started = time.monotonic()
+    with pytest.raises(CallbackUnresolvable, match=r"did not resolve within 0\.3 s"):
+        vet("https://slow.example/hook", local_mode=False, resolve_timeout_s=0.3)
+    assert time.monotonic() - started < 1
+    assert PLACEMENT_RESOLVE_TIMEOUT_S <= 2  # short at placement: the API answers in time
+
+
+def test_an_idn_callback_is_resolved_and_presented_as_punycode(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[str] = []
+
+    def resolver(host: str, port: int, **_: object) -> list[object]:
+        asked.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    target = vet("https://bücher.example/hook?ü=1", local_mode=False)
+    assert target.host == "xn--bcher-kva.example"
+    assert asked == ["xn--bcher-kva.example"]
+    request = client._request(target, b"{}", {})
+    assert b"Host: xn--bcher-kva.example\r\n" in request
+    assert request.startswith(b"POST /hook?%C3%BC=1 HTTP/1.1\r\n")  # never a raw non-ASCII path
+
+
+def test_a_host_with_no_valid_ascii_form_is_refused() -> None:
+    with pytest.raises(UnsafeCallback, match="not a valid internationalized name"):
+        vet("https://" + "ü" * 70 + ".example/", local_mode=False)  # a label over 63 octets
+
+
+# Standard Webhooks: rotation and the six verification cases ---------------------------------
+
+OLD_KEY = "whsec_" + base64.b64encode(b"old-key-" * 4).decode()
+NEW_KEY = "whsec_" + base64.b64encode(b"new-key-" * 4).decode()
+
+
+def signed_headers(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    return {
+        "webhook-id": "evt_1",
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature_header(secret, "evt_1", timestamp, body),
+    }
+
+
+def test_during_a_rotation_every_key_signs_and_either_verifies() -> None:
+    body = b'{"type":"order.confirmed"}'
+    headers = signed_headers(f"{NEW_KEY} {OLD_KEY}", body)  # the secret during the overlap
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    assert Webhook(NEW_KEY).verify(body, headers) == {"type": "order.confirmed"}
+    assert Webhook(OLD_KEY).verify(body, headers) == {"type": "order.confirmed"}
+    with pytest.raises(WebhookVerificationError):
+        Webhook(SECRET).verify(body, headers)
+    assert keys(f" {NEW_KEY}\n{OLD_KEY} ") == [NEW_KEY, OLD_KEY]
+    with pytest.raises(ValueError, match="no key"):
+        keys("  ")
+
+
+BODY = b'{"type":"order.confirmed","data":{"orderId":"o-1"}}'
+
+
+def _valid() -> tuple[bytes, dict[str, str]]:
+    return BODY, signed_headers(SECRET, BODY)
+
+
+def _several_one_valid() -> tuple[bytes, dict[str, str]]:
+    headers = signed_headers(SECRET, BODY)
+    forged = "v1," + base64.b64encode(b"f" * 32).decode()
+    headers["webhook-signature"] = f"{forged} {headers['webhook-signature']} v1a,{forged[3:]}"
+    return BODY, headers
+
+
+def _tampered() -> tuple[bytes, dict[str, str]]:
+    return BODY.replace(b"o-1", b"o-2"), signed_headers(SECRET, BODY)
+
+
+def _wrong_secret() -> tuple[bytes, dict[str, str]]:
+    return BODY, signed_headers(OLD_KEY, BODY)
+
+
+def _old_timestamp() -> tuple[bytes, dict[str, str]]:
+    return BODY, signed_headers(SECRET, BODY, int(time.time()) - TOLERANCE_S - 10)
+
+
+def _missing_headers() -> tuple[bytes, dict[str, str]]:
+    headers = signed_headers(SECRET, BODY)
+    del headers["webhook-timestamp"]
+    return BODY, headers
+
+
+@pytest.mark.parametrize(
+    ("case", "accepted"),
+    [
+        (_valid, True),
+        (_several_one_valid, True),
+        (_tampered, False),
+        (_wrong_secret, False),
+        (_old_timestamp, False),
+        (_missing_headers, False),
+    ],
+    ids=[
+        "valid",
+        "several-one-valid",
+        "tampered-body",
+        "wrong-secret",
+        "old-timestamp",
+        "missing-headers",
+    ],
+)
+def test_the_six_standard_verification_cases_against_the_reference_verifier(
+    case: Callable[[], tuple[bytes, dict[str, str]]], accepted: bool
+) -> None:
+    body, headers = case()
+    if accepted:
+        assert Webhook(SECRET).verify(body, headers)["data"] == {"orderId": "o-1"}
+    else:
+        with pytest.raises(WebhookVerificationError):
+            Webhook(SECRET).verify(body, headers)
+
+
+def test_the_tolerance_is_the_specifications_five_minutes() -> None:
+    assert TOLERANCE_S == 300
+    body = BODY
+    inside = signed_headers(SECRET, body, int(time.time()) - TOLERANCE_S + 30)
+    assert Webhook(SECRET).verify(body, inside)

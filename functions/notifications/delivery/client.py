@@ -1,113 +1,152 @@
 """One HTTP attempt to a vetted callback, signed with Standard Webhooks headers.
 
-One attempt, never more: no redirects followed, no transport retries, short connect and read
-timeouts. Retrying is the queue's job (see notifications.delivery.decide).
+One attempt, never more: no redirects followed, no transport retries. The attempt has one
+wall-clock deadline that covers everything it does (DNS, done by the caller's vetting within
+it, connect, TLS, sending the request, and the answer's status line and headers): it runs in
+the calling thread, and every socket operation gets what is left of the deadline as its timeout,
+so a receiver that trickles its answer byte by byte is cut off when the deadline passes, not when
+it stops sending. The connection is then closed: nothing of the attempt outlives it, and nothing
+is queued to be sent later. The answer's body is never read: the status is the outcome.
+
+Retrying is the queue's job (see notifications.delivery.decide).
 """
 
 from __future__ import annotations
 
-import concurrent.futures
+import io
+import socket
+import ssl
 import time
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from http.client import parse_headers
+from urllib.parse import quote
 
-import urllib3
-from urllib3.exceptions import HTTPError
-
-from notifications.delivery.decide import MAX_VISIBILITY_S, AttemptResult
-from notifications.delivery.signing import sign
+from notifications.delivery.decide import MAX_VISIBILITY_S, RETRY_AFTER_STATUS, AttemptResult
 from shared.ssrf import CallbackTarget
 
 USER_AGENT = "AsyncOrders-Webhooks/1.0"
 RETRY_AFTER_CAP_S = float(MAX_VISIBILITY_S)  # the longest a message can be hidden for
+MAX_HEAD_BYTES = 64 * 1024  # status line and headers of the answer
+# what may stay as it is in a request target; anything else (non-ASCII, spaces, controls) is
+# percent-encoded, so a path can never break the request line
+_PATH_SAFE = "/?#[]@!$&'()*+,;=:%-._~"
+
+
+class DeadlinePassed(TimeoutError):
+    """The attempt's deadline passed during `phase`."""
+
+
+@dataclass
+class Deadline:
+    """A wall-clock budget: `remaining()` is what any step may still take."""
+
+    seconds: float
+    started: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.started = self.started or time.monotonic()
+
+    def remaining(self, phase: str, cap: float | None = None) -> float:
+        left = self.started + self.seconds - time.monotonic()
+        if left <= 0:
+            raise DeadlinePassed(phase)
+        return left if cap is None else min(left, cap)
 
 
 def post(
     target: CallbackTarget,
-    event_id: str,
     body: bytes,
-    secret: str,
+    headers: dict[str, str],
+    deadline: Deadline,
     connect_timeout_s: float,
-    read_timeout_s: float,
 ) -> AttemptResult:
-    """POST the signed body to the vetted address, presenting the callback's host name.
+    """POST `body` to the vetted address, presenting the callback's (ASCII) host name, within
+    `deadline`; connecting (TLS included) takes at most `connect_timeout_s` of it.
 
-    The whole attempt has a deadline (connect + read timeouts): a receiver that trickles its
-    answer byte by byte cannot hold the notifier past it.
+    Never raises: every failure is a result with its reason (and the phase it happened in).
     """
-    deadline_s = connect_timeout_s + read_timeout_s
-    attempt = _ATTEMPTS.submit(
-        _post, target, event_id, body, secret, connect_timeout_s, read_timeout_s
-    )
+    phase = "connect"
+    sock: socket.socket | None = None
     try:
-        return attempt.result(timeout=deadline_s)
-    except concurrent.futures.TimeoutError:
-        # the stray request ends at its own socket timeouts; nothing waits for it
-        return AttemptResult(
-            None, error=f"TimeoutError: no complete answer within {deadline_s:g} s"
+        sock = socket.create_connection(
+            (target.address, target.port), timeout=deadline.remaining(phase, connect_timeout_s)
         )
+        if target.scheme == "https":
+            phase = "tls"
+            sock.settimeout(deadline.remaining(phase, connect_timeout_s))
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=target.host)
+        phase = "send"
+        request = _request(target, body, headers)
+        sock.settimeout(deadline.remaining(phase))
+        sock.sendall(request)
+        phase = "answer"
+        status, answer_headers = _read_head(sock, deadline)
+    except DeadlinePassed as passed:
+        return AttemptResult(
+            None, error=f"TimeoutError: no answer within {deadline.seconds:g} s ({passed})"
+        )
+    except TimeoutError:
+        return AttemptResult(
+            None, error=f"TimeoutError: no answer within {deadline.seconds:g} s ({phase})"
+        )
+    except ssl.SSLError as error:
+        return AttemptResult(None, error=_describe(error, phase))
+    except OSError as error:
+        return AttemptResult(None, error=_describe(error, phase))
+    except Exception as error:
+        return AttemptResult(None, error=_describe(error, phase))
+    finally:
+        if sock is not None:
+            sock.close()
+    retry_after = (
+        _retry_after(answer_headers.get("retry-after")) if status in RETRY_AFTER_STATUS else None
+    )
+    return AttemptResult(status, retry_after_s=retry_after)
 
 
-# A stray over-deadline attempt must not block the next one: a few spare threads.
-_ATTEMPTS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook")
-
-
-def _post(
-    target: CallbackTarget,
-    event_id: str,
-    body: bytes,
-    secret: str,
-    connect_timeout_s: float,
-    read_timeout_s: float,
-) -> AttemptResult:
-    timestamp = int(time.time())
+def _request(target: CallbackTarget, body: bytes, headers: dict[str, str]) -> bytes:
     default_port = 443 if target.scheme == "https" else 80
     host = f"[{target.host}]" if ":" in target.host else target.host  # an IPv6 literal
     host_header = host if target.port == default_port else f"{host}:{target.port}"
-    headers = {
-        "Host": host_header,
-        "Content-Type": "application/json",
+    lines = [f"POST {quote(target.path, safe=_PATH_SAFE)} HTTP/1.1", f"Host: {host_header}"]
+    all_headers = {
         "User-Agent": USER_AGENT,
-        "webhook-id": event_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(secret, event_id, timestamp, body),
-    }
-    timeout = urllib3.Timeout(connect=connect_timeout_s, read=read_timeout_s)
-    pool: urllib3.HTTPConnectionPool
-    if target.scheme == "https":
-        pool = urllib3.HTTPSConnectionPool(
-            target.address,
-            target.port,
-            timeout=timeout,
-            retries=False,
-            maxsize=1,
-            server_hostname=target.host,
-            assert_hostname=target.host,
-        )
-    else:
-        pool = urllib3.HTTPConnectionPool(
-            target.address, target.port, timeout=timeout, retries=False, maxsize=1
-        )
-    try:
-        response = pool.urlopen(
-            "POST",
-            target.path,
-            body=body,
-            headers=headers,
-            redirect=False,
-            assert_same_host=False,
-            preload_content=False,
-        )
-        try:
-            response.read(64 * 1024)  # a bounded read: we only need the status
-        finally:
-            response.release_conn()
-    except HTTPError as error:
-        return AttemptResult(None, error=_describe(error))
-    finally:
-        pool.close()
-    retryable = response.status >= 500 or response.status in (408, 429)
-    retry_after = _retry_after(response.headers.get("Retry-After")) if retryable else None
-    return AttemptResult(response.status, retry_after_s=retry_after)
+        "Content-Type": "application/json",
+        "Content-Length": str(len(body)),
+        "Connection": "close",
+    } | headers
+    for name, value in all_headers.items():
+        if any(c in value for c in "\r\n\0"):
+            raise ValueError(f"header {name} has a line break")
+        lines.append(f"{name}: {value}")
+    # headers are ASCII (ids, numbers, base64): encoding fails loudly rather than corrupting
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + body
+
+
+def _read_head(sock: socket.socket, deadline: Deadline) -> tuple[int, dict[str, str]]:
+    """The final answer's status and headers; every read gets only what is left of the
+    deadline, however the bytes trickle in."""
+    buffer = b""
+    while True:
+        while b"\r\n\r\n" not in buffer:
+            if len(buffer) > MAX_HEAD_BYTES:
+                raise ValueError(f"the answer's head is over {MAX_HEAD_BYTES} bytes")
+            sock.settimeout(deadline.remaining("answer"))
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("the receiver closed the connection before answering")
+            buffer += chunk
+        head, buffer = buffer.split(b"\r\n\r\n", 1)
+        status_line, _, header_block = head.partition(b"\r\n")
+        parts = status_line.decode("latin-1").split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+            raise ValueError(f"not an HTTP answer: {status_line[:60]!r}")
+        status = int(parts[1])
+        if 100 <= status < 200:
+            continue  # an interim answer (100 Continue, 103 Early Hints): the final one follows
+        message = parse_headers(io.BytesIO(header_block + b"\r\n\r\n"))
+        return status, {name.lower(): str(value) for name, value in message.items()}
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -125,7 +164,5 @@ def _retry_after(value: str | None) -> float | None:
     return min(max(0.0, seconds), RETRY_AFTER_CAP_S)
 
 
-def _describe(error: HTTPError) -> str:
-    kind = type(error).__name__
-    reason = getattr(error, "reason", None) or error
-    return f"{kind}: {reason}"[:300]
+def _describe(error: BaseException, phase: str) -> str:
+    return f"{type(error).__name__}: {error} ({phase})"[:300]

@@ -1,5 +1,8 @@
 """The notifier: delivers webhook events; a failing or slow receiver never holds up the others.
 
+A batch's records are delivered concurrently (each attempt has its own hard deadline), at most
+a few at once to one destination; a paused destination's events wait on the queue.
+
 A retryable failure hides the message for the backoff delay (ChangeMessageVisibility) and
 reports the record failed, so SQS hands it back later; a permanent failure parks the message
 in the dead-letter queue with its failure context and marks the event FAILED.
@@ -31,6 +34,11 @@ router = MessageRouter()
 def deliver_webhook(message: WebhookRequested, record: SQSRecord) -> None:
     settings = load_settings(NotifierSettings)
     queues = NotificationQueues(settings.notifications_queue_url, settings.orders_queue_url)
+    attributes = {
+        name: str(value.get("stringValue"))
+        for name, value in (record.raw_event.get("messageAttributes") or {}).items()
+        if value.get("dataType") == "String" and value.get("stringValue")
+    }
     attempt = Attempt(
         number=int(record.attributes.approximate_receive_count or 1),
         correlation_id=message.correlation_id,
@@ -38,6 +46,10 @@ def deliver_webhook(message: WebhookRequested, record: SQSRecord) -> None:
         park=lambda context: dead_letter(
             record, context["failureReason"], settings.notifications_dlq_url, context
         ),
+        postpone=partial(
+            queues.postpone, record.body, attributes, record.attributes.message_group_id
+        ),
+        requested_at=message.occurred_at,
     )
     deliver(message.data, attempt, settings, partial(secret_value, settings.webhook_secret_arn))
 
@@ -46,4 +58,7 @@ def deliver_webhook(message: WebhookRequested, record: SQSRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = load_settings(NotifierSettings)  # before the event is touched
-    return router.process(event, context, settings.notifications_dlq_url)
+    # a batch's records are delivered concurrently: one slow receiver never holds the others
+    return router.process(
+        event, context, settings.notifications_dlq_url, settings.webhook_batch_concurrency
+    )

@@ -28,8 +28,11 @@ class OrderQueues:
         except (ClientError, BotoCoreError) as error:
             raise QueueUnavailable(str(error)) from error
 
-    def request_webhook(self, message: WebhookRequested) -> str:
-        return _send(_required(self.notifications_queue_url, "notifications"), message)
+    def request_webhook(self, message: WebhookRequested, client_id: str) -> str:
+        """On the notifications queue, in the client's message group: a fair queue keeps one
+        client's backlog from delaying the other clients' webhooks."""
+        url = _required(self.notifications_queue_url, "notifications")
+        return _send(url, message, group_id=client_id)
 
 
 def _required(url: str | None, queue: str) -> str:
@@ -38,7 +41,7 @@ def _required(url: str | None, queue: str) -> str:
     return url
 
 
-def _send(queue_url: str, message: Envelope[Any]) -> str:
+def _send(queue_url: str, message: Envelope[Any], group_id: str | None = None) -> str:
     answer = sqs().send_message(
         QueueUrl=queue_url,
         MessageBody=to_wire(message),
@@ -46,5 +49,6 @@ def _send(queue_url: str, message: Envelope[Any]) -> str:
             "correlationId": {"DataType": "String", "StringValue": message.correlation_id},
             "messageType": {"DataType": "String", "StringValue": message.type},
         },
+        **({"MessageGroupId": group_id} if group_id else {}),  # type: ignore[arg-type]
     )
     return answer["MessageId"]

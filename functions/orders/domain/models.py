@@ -144,6 +144,11 @@ class Notification(ApiModel):
     last_error: str | None = None
     next_attempt_at: datetime | None = None
     delivered_at: datetime | None = None
+    destination_paused: bool = Field(
+        default=False,
+        description="The callback's destination is paused after repeated failures: the event "
+        "waits, unattempted, until `nextAttemptAt`, when one event probes it.",
+    )
 
 
 class OrderView(ApiModel):

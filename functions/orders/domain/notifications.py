@@ -33,6 +33,10 @@ _EVENT_TYPES: dict[OrderStatus, EventType] = {
 }
 
 
+# the fair-queue group of orders placed without a verified client (no authorizer)
+ANONYMOUS_CLIENT = "anonymous"
+
+
 def event_id(order_id: str, event_type: EventType) -> str:
     """The same order and outcome always give the same event id."""
     return "evt_" + uuid.uuid5(_EVENT_NAMESPACE, f"{order_id}/{event_type}").hex
@@ -79,7 +83,8 @@ def publish_pending(order: StoredOrder, store: OrderStore, queues: OrderQueues) 
                     callback_url=order.callback_url,
                     payload=json.loads(payload.model_dump_json(by_alias=True)),
                 ),
-            )
+            ),
+            client_id=order.client_id or ANONYMOUS_CLIENT,
         )
         store.mark_published(order.order_id, notification.event_id)
         logger.info("Webhook event published", extra={"event_id": notification.event_id})

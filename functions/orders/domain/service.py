@@ -274,6 +274,7 @@ def record_delivery(update: DeliveryUpdate, store: OrderStore) -> bool:
             "last_error",
             "next_attempt_at",
             "delivered_at",
+            "destination_paused",
         },
     )
     applied = store.record_delivery(update.order_id, update.event_id, state, update.sequence)
