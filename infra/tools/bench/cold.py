@@ -1,0 +1,162 @@
+"""Cold start, warm cost, peak memory and asset size of every function against its baseline.
+
+Cold start is what Lambda bills for a new execution environment: a fresh interpreter (the
+sandbox's, `.venv-lambda`) with Lambda's environment variables, the handler's import, and the
+first invocation, timed from spawn to answer through the local runtime's own `LocalFunction`.
+Warm cost is the median of later invocations in that environment. Peak memory is the
+environment's peak resident set (VmHWM, what `ru_maxrss` reports) after the warm invocations.
+Function and baseline runs are interleaved in a shuffled order in each round, so load from
+elsewhere on the machine falls on both alike; ratios are of the medians over the rounds.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra.local.lambda_runtime import FunctionConfig, LocalFunction, sandbox_python
+from infra.tools.bench import assets
+from infra.tools.bench.scenarios import BASELINES_DIR, SCENARIOS, Aws, Scenario, environment
+from infra.topology import TOPOLOGY
+
+# (scenario, "function" | "baseline") -> samples
+Key = tuple[str, str]
+
+
+@dataclass
+class Samples:
+    cold_ms: list[float] = field(default_factory=list)
+    warm_ms: list[float] = field(default_factory=list)
+    peak_kib: list[int] = field(default_factory=list)
+    first_key_ms: list[float] = field(default_factory=list)  # order-api: first keyed request, warm
+    failures: int = 0
+
+
+def _config(scenario: Scenario, kind: str, aws: Aws, code_dirs: dict[str, Path]) -> FunctionConfig:
+    function = TOPOLOGY.function(scenario.function)
+    handler = function.handler if kind == "function" else scenario.baseline
+    code_dir = code_dirs[function.component] if kind == "function" else BASELINES_DIR
+    return FunctionConfig(
+        name=function.name,
+        handler=handler,
+        code_dir=code_dir,
+        timeout_s=function.timeout_s,
+        memory_mb=function.memory_mb,
+        environment=environment(function, aws) | aws_endpoint(aws),
+        concurrency=1,
+        python=sandbox_python(),
+    )
+
+
+def aws_endpoint(aws: Aws) -> dict[str, str]:
+    endpoint = aws.dynamodb.meta.endpoint_url
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        # as the local runtime: EMF metrics would print a blob per invocation
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }
+
+
+def _peak_kib(function: LocalFunction) -> int:
+    """The environment's peak resident set, read while it is frozen between invocations."""
+    (environment,) = [e for e in function._all if e.alive]
+    for line in Path(f"/proc/{environment.process.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def run_once(
+    scenario: Scenario,
+    kind: str,
+    aws: Aws,
+    code_dirs: dict[str, Path],
+    warm: int,
+    samples: Samples,
+    logs: list[str],
+) -> None:
+    function = LocalFunction(
+        _config(scenario, kind, aws, code_dirs), lambda _, line: logs.append(line)
+    )
+    try:
+        scenario.prepare(aws)
+        event = scenario.event(aws)
+        started = time.perf_counter()
+        answer = function.invoke(event)
+        samples.cold_ms.append((time.perf_counter() - started) * 1000)
+        ok = scenario.succeeded(answer)
+        for _ in range(warm):
+            scenario.prepare(aws)
+            event = scenario.event(aws)
+            started = time.perf_counter()
+            answer = function.invoke(event)
+            samples.warm_ms.append((time.perf_counter() - started) * 1000)
+            ok = ok and scenario.succeeded(answer)
+        if scenario.name == "order-api":  # the Idempotency-Key path's first use, warm
+            keyed = next(s for s in SCENARIOS if s.name == "order-api+key")
+            started = time.perf_counter()
+            answer = function.invoke(keyed.event(aws))
+            samples.first_key_ms.append((time.perf_counter() - started) * 1000)
+            ok = ok and keyed.succeeded(answer)
+        samples.peak_kib.append(_peak_kib(function))
+        samples.failures += not ok
+    finally:
+        function.close()
+
+
+def measure(aws: Aws, rounds: int, warm: int, work_dir: Path) -> dict[str, Any]:
+    code_dirs = {c.name: assets.build(c.name, work_dir / "assets") for c in TOPOLOGY.components}
+    samples: dict[Key, Samples] = {
+        (s.name, kind): Samples() for s in SCENARIOS for kind in ("function", "baseline")
+    }
+    logs: list[str] = []
+    order = list(samples)
+    for number in range(1, rounds + 1):
+        random.shuffle(order)
+        for scenario_name, kind in order:
+            scenario = next(s for s in SCENARIOS if s.name == scenario_name)
+            run_once(scenario, kind, aws, code_dirs, warm, samples[scenario_name, kind], logs)
+        print(f"  round {number}/{rounds} done", flush=True)
+    baseline_asset = _baseline_asset_size(work_dir)
+    rows = []
+    for scenario in SCENARIOS:
+        mine, theirs = samples[scenario.name, "function"], samples[scenario.name, "baseline"]
+        component = TOPOLOGY.function(scenario.function).component
+        row: dict[str, Any] = {
+            "scenario": scenario.name,
+            "function": scenario.function,
+            "cold_ms": _median(mine.cold_ms),
+            "baseline_cold_ms": _median(theirs.cold_ms),
+            "warm_ms": _median(mine.warm_ms),
+            "baseline_warm_ms": _median(theirs.warm_ms),
+            "peak_mib": _median(mine.peak_kib) / 1024,
+            "baseline_peak_mib": _median(theirs.peak_kib) / 1024,
+            "asset_kb": assets.zipped_size(code_dirs[component]) / 1000,
+            "baseline_asset_kb": baseline_asset / 1000,
+            "failed_runs": mine.failures + theirs.failures,
+            "samples": {"cold": len(mine.cold_ms), "warm": len(mine.warm_ms)},
+        }
+        if mine.first_key_ms:
+            row["first_key_warm_ms"] = _median(mine.first_key_ms)
+            row["baseline_first_key_warm_ms"] = _median(theirs.first_key_ms)
+        rows.append(row)
+    return {"rounds": rounds, "warm_invocations": warm, "rows": rows}
+
+
+def _baseline_asset_size(work_dir: Path) -> int:
+    import shutil
+
+    target = work_dir / "assets" / "baselines"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(BASELINES_DIR, target, ignore=shutil.ignore_patterns("__pycache__"))
+    return assets.zipped_size(target)
+
+
+def _median(values: list[float] | list[int]) -> float:
+    return float(statistics.median(values)) if values else float("nan")
