@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from shared.aws import sqs
 from shared.envelope import REGISTRY, Envelope, EnvelopeHeader, MessageType
+from shared.lifecycle import init_done
 from shared.observability import correlated, logger
 
 Message = TypeVar("Message", bound=Envelope[Any])
@@ -65,6 +66,7 @@ class MessageRouter:
         self, event: dict[str, Any], context: LambdaContext, dead_letter_queue_url: str
     ) -> dict[str, Any]:
         """Run each record's handler; `{"batchItemFailures": [...]}` for those that raised."""
+        init_done()
 
         def record_handler(record: SQSRecord) -> None:
             try:

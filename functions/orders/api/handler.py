@@ -28,6 +28,7 @@ from orders.domain import service
 from orders.domain.errors import CallbackRefused, DomainError, OrderNotFound, ProductNotFound
 from orders.domain.models import SKU_PATTERN, PlaceOrder
 from orders.settings import ApiSettings
+from shared.lifecycle import init_done
 from shared.observability import CORRELATION_ID_HEADER, logger, metrics
 from shared.settings import SettingsError, load_settings
 
@@ -188,6 +189,7 @@ def _render_errors(app: APIGatewayRestResolver) -> None:
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    init_done()
     app = _app()  # validates the settings before the event is touched
     correlation_id = http.correlation_id(event)
     logger.set_correlation_id(correlation_id)
