@@ -18,6 +18,11 @@ def main() -> None:
     parser.add_argument("what", nargs="?", choices=("cold", "load", "all"), default="all")
     parser.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "7")))
     parser.add_argument("--warm", type=int, default=int(os.environ.get("BENCH_WARM", "15")))
+    parser.add_argument(
+        "--before",
+        metavar="REVISION",
+        help="also run the functions as they were at this git revision, in the same rounds",
+    )
     arguments = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     results: dict[str, Any] = {}
@@ -25,7 +30,7 @@ def main() -> None:
     if arguments.what in ("cold", "all"):
         print(f"Cold start and warm cost: {arguments.rounds} interleaved rounds", flush=True)
         with report.moto_aws() as aws:
-            measured = cold.measure(aws, arguments.rounds, arguments.warm, OUT)
+            measured = cold.measure(aws, arguments.rounds, arguments.warm, OUT, arguments.before)
         within = report.print_cold(measured)
         results["cold"] = measured
         (OUT / "cold.json").write_text(json.dumps(measured, indent=2))

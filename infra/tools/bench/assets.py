@@ -4,7 +4,10 @@ other components' packages and without caches (infra.cdk.functions.asset_exclude
 from __future__ import annotations
 
 import fnmatch
+import io
 import shutil
+import subprocess
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -28,14 +31,15 @@ def other_components(component: str) -> set[str]:
     return {c.name for c in TOPOLOGY.components if c.name != component}
 
 
-def build(component: str, into: Path) -> Path:
-    """A copy of the component's asset directory under `into`; returns it."""
+def build(component: str, into: Path, source: Path = FUNCTIONS_DIR) -> Path:
+    """A copy of the component's asset directory (from `source`, a functions/ tree) under
+    `into`; returns it."""
     target = into / component
     shutil.rmtree(target, ignore_errors=True)
     excluded = other_components(component)
 
     def ignore(directory: str, names: list[str]) -> set[str]:
-        top = Path(directory) == FUNCTIONS_DIR
+        top = Path(directory) == source
         return {
             name
             for name in names
@@ -43,8 +47,23 @@ def build(component: str, into: Path) -> Path:
             or any(fnmatch.fnmatch(name, pattern) for pattern in CACHE_PATTERNS)
         }
 
-    shutil.copytree(FUNCTIONS_DIR, target, ignore=ignore)
+    shutil.copytree(source, target, ignore=ignore)
     return target
+
+
+def functions_at(revision: str, into: Path) -> Path:
+    """functions/ as it was at a git revision, extracted under `into`."""
+    shutil.rmtree(into, ignore_errors=True)
+    into.mkdir(parents=True)
+    archive = subprocess.run(  # noqa: S603 - git, fixed arguments
+        ["git", "archive", revision, "functions"],  # noqa: S607
+        cwd=FUNCTIONS_DIR.parent,
+        check=True,
+        capture_output=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into / "functions"
 
 
 def zipped_size(directory: Path) -> int:

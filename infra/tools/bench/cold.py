@@ -36,10 +36,13 @@ class Samples:
     failures: int = 0
 
 
-def _config(scenario: Scenario, kind: str, aws: Aws, code_dirs: dict[str, Path]) -> FunctionConfig:
+def _config(
+    scenario: Scenario, kind: str, aws: Aws, code_dirs: dict[str, dict[str, Path]]
+) -> FunctionConfig:
+    """`kind`: "function", "baseline", or "before" (the function at the compared revision)."""
     function = TOPOLOGY.function(scenario.function)
-    handler = function.handler if kind == "function" else scenario.baseline
-    code_dir = code_dirs[function.component] if kind == "function" else BASELINES_DIR
+    handler = scenario.baseline if kind == "baseline" else function.handler
+    code_dir = BASELINES_DIR if kind == "baseline" else code_dirs[kind][function.component]
     return FunctionConfig(
         name=function.name,
         handler=handler,
@@ -76,7 +79,7 @@ def run_once(
     scenario: Scenario,
     kind: str,
     aws: Aws,
-    code_dirs: dict[str, Path],
+    code_dirs: dict[str, dict[str, Path]],
     warm: int,
     samples: Samples,
     logs: list[str],
@@ -110,11 +113,22 @@ def run_once(
         function.close()
 
 
-def measure(aws: Aws, rounds: int, warm: int, work_dir: Path) -> dict[str, Any]:
-    code_dirs = {c.name: assets.build(c.name, work_dir / "assets") for c in TOPOLOGY.components}
-    samples: dict[Key, Samples] = {
-        (s.name, kind): Samples() for s in SCENARIOS for kind in ("function", "baseline")
+def measure(
+    aws: Aws, rounds: int, warm: int, work_dir: Path, before: str | None = None
+) -> dict[str, Any]:
+    """Every scenario's function and baseline, and with `before` (a git revision) the function
+    as it was then too, in the same interleaved rounds."""
+    kinds = ("function", "baseline", "before") if before else ("function", "baseline")
+    code_dirs = {
+        "function": {c.name: assets.build(c.name, work_dir / "assets") for c in TOPOLOGY.components}
     }
+    if before:
+        source = assets.functions_at(before, work_dir / "revision")
+        code_dirs["before"] = {
+            c.name: assets.build(c.name, work_dir / "assets-before", source)
+            for c in TOPOLOGY.components
+        }
+    samples: dict[Key, Samples] = {(s.name, kind): Samples() for s in SCENARIOS for kind in kinds}
     logs: list[str] = []
     order = list(samples)
     for number in range(1, rounds + 1):
@@ -137,7 +151,7 @@ def measure(aws: Aws, rounds: int, warm: int, work_dir: Path) -> dict[str, Any]:
             "baseline_warm_ms": _median(theirs.warm_ms),
             "peak_mib": _median(mine.peak_kib) / 1024,
             "baseline_peak_mib": _median(theirs.peak_kib) / 1024,
-            "asset_kb": assets.zipped_size(code_dirs[component]) / 1000,
+            "asset_kb": assets.zipped_size(code_dirs["function"][component]) / 1000,
             "baseline_asset_kb": baseline_asset / 1000,
             "failed_runs": mine.failures + theirs.failures,
             "samples": {"cold": len(mine.cold_ms), "warm": len(mine.warm_ms)},
@@ -145,8 +159,19 @@ def measure(aws: Aws, rounds: int, warm: int, work_dir: Path) -> dict[str, Any]:
         if mine.first_key_ms:
             row["first_key_warm_ms"] = _median(mine.first_key_ms)
             row["baseline_first_key_warm_ms"] = _median(theirs.first_key_ms)
+        if before:
+            then = samples[scenario.name, "before"]
+            row["before"] = {
+                "cold_ms": _median(then.cold_ms),
+                "warm_ms": _median(then.warm_ms),
+                "peak_mib": _median(then.peak_kib) / 1024,
+                "asset_kb": assets.zipped_size(code_dirs["before"][component]) / 1000,
+                "failed_runs": then.failures,
+            }
+            if then.first_key_ms:
+                row["before"]["first_key_warm_ms"] = _median(then.first_key_ms)
         rows.append(row)
-    return {"rounds": rounds, "warm_invocations": warm, "rows": rows}
+    return {"rounds": rounds, "warm_invocations": warm, "before": before, "rows": rows}
 
 
 def _baseline_asset_size(work_dir: Path) -> int:

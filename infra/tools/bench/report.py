@@ -93,9 +93,32 @@ def print_cold(measured: dict[str, Any]) -> bool:
                 f"{row['baseline_first_key_warm_ms']:>7.0f}{row['first_key_ratio']:>6.2f}x"
                 "  (first Idempotency-Key request in a warm order-api environment)"
             )
+    if measured.get("before"):
+        _print_before(measured)
     print(
         f"Medians of {measured['rounds']} rounds ({measured['warm_invocations']} warm invocations"
         f" each); budgets: cold <= {COLD_BUDGET}x (aim {COLD_AIM}x), warm <= {WARM_BUDGET}x, "
         f"asset < {ASSET_BUDGET_KB:g} KB. Baseline assets: {measured['rows'][0]['baseline_asset_kb']:.1f} KB."
     )
     return within
+
+
+def _print_before(measured: dict[str, Any]) -> None:
+    """The same ratios for the functions as they were at the compared revision."""
+    print(f"\nBefore ({measured['before']}), same rounds, ratios to the same baselines:")
+    print(f"{'scenario':<15}{'cold':>8}{'warm':>8}{'peak':>8}{'asset KB':>10}{'first key':>11}")
+    for row in measured["rows"]:
+        then = row["before"]
+        then["cold_ratio"] = _ratio(then["cold_ms"], row["baseline_cold_ms"])
+        then["warm_ratio"] = _ratio(then["warm_ms"], row["baseline_warm_ms"])
+        then["peak_ratio"] = _ratio(then["peak_mib"], row["baseline_peak_mib"])
+        key = ""
+        if "first_key_warm_ms" in then:
+            then["first_key_ratio"] = _ratio(
+                then["first_key_warm_ms"], row["baseline_first_key_warm_ms"]
+            )
+            key = f"{then['first_key_ratio']:.2f}x"
+        print(
+            f"{row['scenario']:<15}{then['cold_ratio']:>7.2f}x{then['warm_ratio']:>7.2f}x"
+            f"{then['peak_ratio']:>7.2f}x{then['asset_kb']:>10.1f}{key:>11}"
+        )
