@@ -10,6 +10,9 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+# Before pydantic is imported: Powertools' batch package builds its parser's record models
+# (pydantic) when pydantic is already loaded, ~50 ms of cold start. See shared/batch.py.
+import aws_lambda_powertools.utilities.batch  # noqa: F401
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
