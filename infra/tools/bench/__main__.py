@@ -23,6 +23,9 @@ def main() -> None:
         metavar="REVISION",
         help="also run the functions as they were at this git revision, in the same rounds",
     )
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="SCENARIO", help="repeatable"
+    )
     arguments = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     results: dict[str, Any] = {}
@@ -30,7 +33,9 @@ def main() -> None:
     if arguments.what in ("cold", "all"):
         print(f"Cold start and warm cost: {arguments.rounds} interleaved rounds", flush=True)
         with report.moto_aws() as aws:
-            measured = cold.measure(aws, arguments.rounds, arguments.warm, OUT, arguments.before)
+            measured = cold.measure(
+                aws, arguments.rounds, arguments.warm, OUT, arguments.before, tuple(arguments.only)
+            )
         within = report.print_cold(measured)
         results["cold"] = measured
         (OUT / "cold.json").write_text(json.dumps(measured, indent=2))

@@ -11,6 +11,7 @@ elsewhere on the machine falls on both alike; ratios are of the medians over the
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import time
@@ -35,6 +36,7 @@ Key = tuple[str, str]
 @dataclass
 class Samples:
     cold_ms: list[float] = field(default_factory=list)
+    cold_cpu_ms: list[float] = field(default_factory=list)  # the environment's own CPU time
     warm_ms: list[float] = field(default_factory=list)
     peak_kib: list[int] = field(default_factory=list)
     first_key_ms: list[float] = field(default_factory=list)  # order-api: first keyed request, warm
@@ -71,10 +73,22 @@ def aws_endpoint(aws: Aws) -> dict[str, str]:
     }
 
 
+def _pid(function: LocalFunction) -> int:
+    """The process of the function's one execution environment."""
+    (environment,) = [e for e in function._all if e.alive]
+    return environment.process.pid
+
+
+def _cpu_ms(function: LocalFunction) -> float:
+    """User + system CPU time of the environment's process so far: what the cold start cost
+    the machine, whatever else the machine was doing meanwhile (10 ms resolution)."""
+    fields = Path(f"/proc/{_pid(function)}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def _peak_kib(function: LocalFunction) -> int:
     """The environment's peak resident set, read while it is frozen between invocations."""
-    (environment,) = [e for e in function._all if e.alive]
-    for line in Path(f"/proc/{environment.process.pid}/status").read_text().splitlines():
+    for line in Path(f"/proc/{_pid(function)}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
     return 0
@@ -98,6 +112,7 @@ def run_once(
         started = time.perf_counter()
         answer = function.invoke(event)
         samples.cold_ms.append((time.perf_counter() - started) * 1000)
+        samples.cold_cpu_ms.append(_cpu_ms(function))
         ok = scenario.succeeded(answer)
         for _ in range(warm):
             scenario.prepare(aws)
@@ -140,6 +155,7 @@ def _run_retrying(
             time.sleep(5)
             continue
         samples.cold_ms += fresh.cold_ms
+        samples.cold_cpu_ms += fresh.cold_cpu_ms
         samples.warm_ms += fresh.warm_ms
         samples.peak_kib += fresh.peak_kib
         samples.first_key_ms += fresh.first_key_ms
@@ -155,10 +171,16 @@ def _out_of_resources(error: BaseException) -> bool:
 
 
 def measure(
-    aws: Aws, rounds: int, warm: int, work_dir: Path, before: str | None = None
+    aws: Aws,
+    rounds: int,
+    warm: int,
+    work_dir: Path,
+    before: str | None = None,
+    only: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """Every scenario's function and baseline, and with `before` (a git revision) the function
-    as it was then too, in the same interleaved rounds."""
+    """Every scenario's (or `only` those) function and baseline, and with `before` (a git
+    revision) the function as it was then too, in the same interleaved rounds."""
+    scenarios = [s for s in SCENARIOS if not only or s.name in only]
     kinds = ("function", "baseline", "before") if before else ("function", "baseline")
     code_dirs = {
         "function": {c.name: assets.build(c.name, work_dir / "assets") for c in TOPOLOGY.components}
@@ -169,7 +191,7 @@ def measure(
             c.name: assets.build(c.name, work_dir / "assets-before", source)
             for c in TOPOLOGY.components
         }
-    samples: dict[Key, Samples] = {(s.name, kind): Samples() for s in SCENARIOS for kind in kinds}
+    samples: dict[Key, Samples] = {(s.name, kind): Samples() for s in scenarios for kind in kinds}
     logs: list[str] = []
     order = list(samples)
     for number in range(1, rounds + 1):
@@ -180,7 +202,7 @@ def measure(
         print(f"  round {number}/{rounds} done", flush=True)
     baseline_asset = _baseline_asset_size(work_dir)
     rows = []
-    for scenario in SCENARIOS:
+    for scenario in scenarios:
         mine, theirs = samples[scenario.name, "function"], samples[scenario.name, "baseline"]
         component = TOPOLOGY.function(scenario.function).component
         row: dict[str, Any] = {
@@ -188,6 +210,8 @@ def measure(
             "function": scenario.function,
             "cold_ms": _median(mine.cold_ms),
             "baseline_cold_ms": _median(theirs.cold_ms),
+            "cold_cpu_ms": _median(mine.cold_cpu_ms),
+            "baseline_cold_cpu_ms": _median(theirs.cold_cpu_ms),
             "warm_ms": _median(mine.warm_ms),
             "baseline_warm_ms": _median(theirs.warm_ms),
             "peak_mib": _median(mine.peak_kib) / 1024,
@@ -204,6 +228,7 @@ def measure(
             then = samples[scenario.name, "before"]
             row["before"] = {
                 "cold_ms": _median(then.cold_ms),
+                "cold_cpu_ms": _median(then.cold_cpu_ms),
                 "warm_ms": _median(then.warm_ms),
                 "peak_mib": _median(then.peak_kib) / 1024,
                 "asset_kb": assets.zipped_size(code_dirs["before"][component]) / 1000,
