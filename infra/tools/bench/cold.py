@@ -15,7 +15,9 @@ import os
 import random
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,14 @@ class Samples:
     peak_kib: list[int] = field(default_factory=list)
     first_key_ms: list[float] = field(default_factory=list)  # order-api: first keyed request, warm
     failures: int = 0
+
+    def add(self, other: Samples) -> None:
+        self.cold_ms += other.cold_ms
+        self.cold_cpu_ms += other.cold_cpu_ms
+        self.warm_ms += other.warm_ms
+        self.peak_kib += other.peak_kib
+        self.first_key_ms += other.first_key_ms
+        self.failures += other.failures
 
 
 def _config(
@@ -100,9 +110,10 @@ def run_once(
     aws: Aws,
     code_dirs: dict[str, dict[str, Path]],
     warm: int,
-    samples: Samples,
     logs: list[str],
-) -> None:
+) -> Samples:
+    """One execution environment: its cold start, `warm` invocations, its peak memory."""
+    samples = Samples()
     function = LocalFunction(
         _config(scenario, kind, aws, code_dirs), lambda _, line: logs.append(line)
     )
@@ -131,36 +142,21 @@ def run_once(
         samples.failures += not ok
     finally:
         function.close()
+    return samples
 
 
-def _run_retrying(
-    scenario: Scenario,
-    kind: str,
-    aws: Aws,
-    code_dirs: dict[str, dict[str, Path]],
-    warm: int,
-    samples: Samples,
-    logs: list[str],
-) -> None:
-    """run_once, again after a pause when the machine is out of processes or threads (a
-    shared machine can be): nothing of that run is kept."""
+def _retrying(run: Callable[[], Samples]) -> Samples:
+    """`run`, again after a pause when the machine is out of processes or threads (a shared
+    machine can be): nothing of a run that could not start is kept."""
     for attempt in range(10):
-        fresh = Samples()
         try:
-            run_once(scenario, kind, aws, code_dirs, warm, fresh, logs)
+            return run()
         except (BlockingIOError, RuntimeError, InvocationError) as error:
             if attempt == 9 or not _out_of_resources(error):
                 raise
             print(f"  (out of processes or threads: {error}; retrying)", flush=True)
             time.sleep(5)
-            continue
-        samples.cold_ms += fresh.cold_ms
-        samples.cold_cpu_ms += fresh.cold_cpu_ms
-        samples.warm_ms += fresh.warm_ms
-        samples.peak_kib += fresh.peak_kib
-        samples.first_key_ms += fresh.first_key_ms
-        samples.failures += fresh.failures
-        return
+    raise AssertionError("unreachable")
 
 
 def _out_of_resources(error: BaseException) -> bool:
@@ -198,7 +194,8 @@ def measure(
         random.shuffle(order)
         for scenario_name, kind in order:
             scenario = next(s for s in SCENARIOS if s.name == scenario_name)
-            _run_retrying(scenario, kind, aws, code_dirs, warm, samples[scenario_name, kind], logs)
+            run = partial(run_once, scenario, kind, aws, code_dirs, warm, logs)
+            samples[scenario_name, kind].add(_retrying(run))
         print(f"  round {number}/{rounds} done", flush=True)
     baseline_asset = _baseline_asset_size(work_dir)
     rows = []
