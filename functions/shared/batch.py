@@ -1,7 +1,7 @@
 """SQS batches with partial batch responses, routed by message type.
 
-One failing record never fails its neighbours (Powertools' BatchProcessor reports it in
-`batchItemFailures`). A record that can never succeed, because its body is not a message, its
+One failing record never fails its neighbours: it is reported in `batchItemFailures`, and SQS
+hands back only it. A record that can never succeed, because its body is not a message, its
 type or version is not one this consumer handles, or it breaks its type's schema, is not
 retried: it goes to the queue's dead-letter queue at once with the reason in its attributes.
 """
@@ -12,15 +12,6 @@ import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-# Imported by each consumer's handler before anything imports pydantic: imported after it,
-# Powertools' batch package also builds its parser's SQS, Kinesis, DynamoDB and Kafka record
-# models, which this router never uses (~50 ms of cold start).
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
@@ -29,10 +20,50 @@ from shared.envelope import REGISTRY, Envelope, EnvelopeHeader, MessageType
 from shared.lifecycle import init_done
 from shared.observability import correlated, logger
 
+
+class SQSRecordAttributes:
+    """The system attributes of a record (the ones consumers read)."""
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self.raw = raw
+
+    @property
+    def approximate_receive_count(self) -> str:
+        return str(self.raw["ApproximateReceiveCount"])
+
+
+class SQSRecord:
+    """One record of an SQS batch event, as Lambda delivers it.
+
+    The loop in `MessageRouter.process` and this class replace Powertools' BatchProcessor and
+    its SQSRecord data class, with the same semantics for a standard queue (every record runs;
+    those that raised are reported; an entirely failed batch is reported record by record, not
+    raised): importing those costs ~60 ms of every consumer's cold start, because their
+    packages import every processor (asyncio among them) and every event data class. See
+    docs/performance.md."""
+
+    def __init__(self, raw_event: dict[str, Any]) -> None:
+        self.raw_event = raw_event
+
+    @property
+    def message_id(self) -> str:
+        return str(self.raw_event["messageId"])
+
+    @property
+    def receipt_handle(self) -> str:
+        return str(self.raw_event["receiptHandle"])
+
+    @property
+    def body(self) -> str:
+        return str(self.raw_event["body"])
+
+    @property
+    def attributes(self) -> SQSRecordAttributes:
+        return SQSRecordAttributes(self.raw_event.get("attributes") or {})
+
+
 Message = TypeVar("Message", bound=Envelope[Any])
 Handler = Callable[[Any, SQSRecord], None]
-
-_processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class Unprocessable(Exception):
@@ -81,11 +112,17 @@ class MessageRouter:
             with correlated(message.correlation_id):
                 handler(message, record)
 
-        return dict(
-            process_partial_response(
-                event=event, record_handler=record_handler, processor=_processor, context=context
-            )
-        )
+        records = event.get("Records") if isinstance(event, dict) else None
+        if not isinstance(records, list):
+            raise ValueError("Invalid event format: not an SQS batch event (no Records list)")
+        failures: list[dict[str, str]] = []
+        for raw in records:
+            record = SQSRecord(raw)
+            try:
+                record_handler(record)
+            except Exception:  # reported, so SQS hands back this record alone
+                failures.append({"itemIdentifier": record.message_id})
+        return {"batchItemFailures": failures}
 
     def _route(self, record: SQSRecord) -> tuple[MessageType, Handler]:
         try:
