@@ -11,7 +11,9 @@ from shared.envelope import Envelope, message
 
 
 class OrderRef(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, frozen=True, defer_build=True
+    )
 
     order_id: str = Field(min_length=1, max_length=64)
 

@@ -1,5 +1,9 @@
 """AWS clients, created once and lazily: cheap for tests, nothing extra on the cold path.
 
+Every client, the secret fetch's included, comes from one boto3 session: a session's loader
+reads each service model, the endpoint rules and the SDK's defaults once, and a second session
+(what Powertools' parameters build when given no client) reads them all again at cold start.
+
 Endpoints come from the standard `AWS_ENDPOINT_URL` variable, which the local runtime points at
 moto; the code is the same in both places.
 """
@@ -27,15 +31,21 @@ _CONFIG = Config(
 
 
 @cache
+def session() -> boto3.session.Session:
+    """The execution environment's one session (region and credentials from the environment)."""
+    return boto3.session.Session()
+
+
+@cache
 def dynamodb() -> DynamoDBClient:
-    client = boto3.client("dynamodb", config=_CONFIG)
+    client = session().client("dynamodb", config=_CONFIG)
     faults.install(client)
     return client
 
 
 @cache
 def sqs() -> SQSClient:
-    client = boto3.client("sqs", config=_CONFIG)
+    client = session().client("sqs", config=_CONFIG)
     faults.install(client)
     return client
 
@@ -44,6 +54,10 @@ def secret_value(secret_id: str) -> str:
     """A Secrets Manager secret, cached for five minutes (Powertools parameters)."""
     # Imported here: only the notifier reads secrets; the others skip the import at cold start.
     from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 
+    if "secrets" not in DEFAULT_PROVIDERS:  # what get_secret uses (and clear_caches clears)
+        client = session().client("secretsmanager")
+        DEFAULT_PROVIDERS["secrets"] = parameters.SecretsProvider(boto3_client=client)
     value = parameters.get_secret(secret_id, max_age=300)
     return value if isinstance(value, str) else value.decode()

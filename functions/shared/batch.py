@@ -1,7 +1,7 @@
 """SQS batches with partial batch responses, routed by message type.
 
-One failing record never fails its neighbours (Powertools' BatchProcessor reports it in
-`batchItemFailures`). A record that can never succeed, because its body is not a message, its
+One failing record never fails its neighbours: it is reported in `batchItemFailures`, and SQS
+hands back only it. A record that can never succeed, because its body is not a message, its
 type or version is not one this consumer handles, or it breaks its type's schema, is not
 retried: it goes to the queue's dead-letter queue at once with the reason in its attributes.
 """
@@ -13,23 +13,65 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from shared.aws import sqs
 from shared.envelope import REGISTRY, Envelope, EnvelopeHeader, MessageType
+from shared.lifecycle import init_done
 from shared.observability import correlated, logger
+
+
+class SQSRecordAttributes:
+    """The system attributes of a record (the ones consumers read)."""
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self.raw = raw
+
+    @property
+    def approximate_receive_count(self) -> str | None:
+        value = self.raw.get("ApproximateReceiveCount")
+        return None if value is None else str(value)
+
+    @property
+    def message_group_id(self) -> str | None:
+        """The FIFO group, or the fair-queue tenant of a standard queue."""
+        value = self.raw.get("MessageGroupId")
+        return None if value is None else str(value)
+
+
+class SQSRecord:
+    """One record of an SQS batch event, as Lambda delivers it.
+
+    The loop in `MessageRouter.process` and this class replace Powertools' BatchProcessor and
+    its SQSRecord data class, with the same semantics for a standard queue (every record runs;
+    those that raised are reported; an entirely failed batch is reported record by record, not
+    raised): importing those costs ~60 ms of every consumer's cold start, because their
+    packages import every processor (asyncio among them) and every event data class. See
+    docs/performance.md."""
+
+    def __init__(self, raw_event: dict[str, Any]) -> None:
+        self.raw_event = raw_event
+
+    @property
+    def message_id(self) -> str:
+        return str(self.raw_event["messageId"])
+
+    @property
+    def receipt_handle(self) -> str:
+        return str(self.raw_event["receiptHandle"])
+
+    @property
+    def body(self) -> str:
+        return str(self.raw_event["body"])
+
+    @property
+    def attributes(self) -> SQSRecordAttributes:
+        return SQSRecordAttributes(self.raw_event.get("attributes") or {})
+
 
 Message = TypeVar("Message", bound=Envelope[Any])
 Handler = Callable[[Any, SQSRecord], None]
-
-_processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class Unprocessable(Exception):
@@ -79,6 +121,7 @@ class MessageRouter:
 
         With `concurrency` above 1, up to that many records are handled at once, each in its
         own thread (for consumers whose records wait on I/O, like webhook delivery)."""
+        init_done()
 
         def record_handler(record: SQSRecord) -> None:
             try:
@@ -95,12 +138,25 @@ class MessageRouter:
                         _log_failure(error, entry, message)
                     raise
 
-        processor = _processor if concurrency <= 1 else _ConcurrentProcessor(concurrency)
-        return dict(
-            process_partial_response(
-                event=event, record_handler=record_handler, processor=processor, context=context
-            )
-        )
+        records = event.get("Records") if isinstance(event, dict) else None
+        if not isinstance(records, list):
+            raise ValueError("Invalid event format: not an SQS batch event (no Records list)")
+
+        def failed(raw: dict[str, Any]) -> str | None:
+            record = SQSRecord(raw)
+            try:
+                record_handler(record)
+            except Exception:  # reported, so SQS hands back this record alone
+                return record.message_id
+            return None
+
+        if concurrency > 1 and len(records) > 1:
+            workers = min(concurrency, len(records))
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="record") as pool:
+                outcomes = list(pool.map(failed, records))  # in the batch's order
+        else:
+            outcomes = [failed(raw) for raw in records]
+        return {"batchItemFailures": [{"itemIdentifier": m} for m in outcomes if m is not None]}
 
     def _route(self, record: SQSRecord) -> tuple[MessageType, Handler]:
         try:
@@ -124,22 +180,6 @@ def _log_failure(error: Exception, entry: MessageType, message: Envelope[Any]) -
             "error": str(error)[:300],
         },
     )
-
-
-class _ConcurrentProcessor(BatchProcessor):
-    """Powertools' BatchProcessor with the records handled by a pool of threads; the results
-    (and so batchItemFailures) are the same as handling them one after another."""
-
-    def __init__(self, concurrency: int) -> None:
-        super().__init__(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-        self._concurrency = concurrency
-
-    def process(self) -> list[tuple[Any, ...]]:
-        if len(self.records) <= 1:
-            return super().process()
-        workers = min(self._concurrency, len(self.records))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="record") as pool:
-            return list(pool.map(self._process_record, self.records))
 
 
 def _parse(entry: MessageType, body: str) -> Envelope[Any]:

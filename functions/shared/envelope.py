@@ -20,7 +20,11 @@ Payload = TypeVar("Payload", bound=BaseModel)
 
 
 class Envelope(BaseModel, Generic[Payload]):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+    # defer_build: a model's validator is built when first used, not at import, so each
+    # function builds only the messages it handles (cold start; docs/performance.md)
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, frozen=True, defer_build=True
+    )
 
     id: str = Field(min_length=1, max_length=64)
     type: str = Field(min_length=1, max_length=64)
@@ -33,7 +37,7 @@ class Envelope(BaseModel, Generic[Payload]):
 class EnvelopeHeader(BaseModel):
     """Just enough of a message to route it: its type and version."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     type: str
     version: int

@@ -13,7 +13,6 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from messages.webhooks import WebhookRequested
@@ -21,7 +20,7 @@ from notifications.delivery.service import Attempt, deliver
 from notifications.queues import NotificationQueues
 from notifications.settings import NotifierSettings
 from shared.aws import secret_value
-from shared.batch import MessageRouter, dead_letter
+from shared.batch import MessageRouter, SQSRecord, dead_letter
 from shared.observability import logger, metrics
 from shared.settings import load_settings
 

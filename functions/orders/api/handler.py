@@ -13,8 +13,6 @@ from collections.abc import Callable
 from functools import cache, wraps
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from orders.api import http
@@ -24,10 +22,12 @@ from orders.api.problems import (
     callback_refused,
     for_domain_error,
 )
+from orders.api.rest import NotFound, Response, RestRouter
 from orders.domain import service
 from orders.domain.errors import CallbackRefused, DomainError, OrderNotFound, ProductNotFound
 from orders.domain.models import SKU_PATTERN, PlaceOrder
 from orders.settings import ApiSettings
+from shared.lifecycle import init_done
 from shared.observability import CORRELATION_ID_HEADER, logger, metrics
 from shared.settings import SettingsError, load_settings
 
@@ -101,12 +101,12 @@ def current_client() -> str:
 
 
 @cache
-def _build(routes_variable: str) -> APIGatewayRestResolver:
+def _build(routes_variable: str) -> RestRouter:
     settings = load_settings(ApiSettings)
     unknown = set(settings.api_routes) ^ set(OPERATIONS)
     if unknown:
         raise SettingsError(f"API_ROUTES and the code's operations differ: {sorted(unknown)}")
-    app = APIGatewayRestResolver()
+    app = RestRouter()
     for operation_id, spec in settings.api_routes.items():
         path = _TEMPLATE_PARAMETER.sub(lambda m: f"<{_snake(m.group(1))}>", spec.path)
         app.route(path, method=spec.method)(_guarded(OPERATIONS[operation_id], spec.scopes))
@@ -114,7 +114,7 @@ def _build(routes_variable: str) -> APIGatewayRestResolver:
     return app
 
 
-def _app() -> APIGatewayRestResolver:
+def _app() -> RestRouter:
     return _build(load_settings(ApiSettings).model_dump_json(include={"api_routes"}))
 
 
@@ -135,7 +135,7 @@ def _guarded(operation: Callable[..., Response[str]], scopes: list[str]) -> Call
     return guarded
 
 
-def _render_errors(app: APIGatewayRestResolver) -> None:
+def _render_errors(app: RestRouter) -> None:
     """Every refusal is rendered here, once."""
 
     def answer(problem: HttpProblem) -> Response[str]:
@@ -166,7 +166,7 @@ def _render_errors(app: APIGatewayRestResolver) -> None:
         return answer(HttpProblem(500, "internal-error", "Internal error"))
 
     @app.not_found
-    def _no_route(_: NotFoundError) -> Response[str]:
+    def _no_route(_: NotFound) -> Response[str]:
         event = app.current_event
         path = event.path.rstrip("/") or "/"
         routes = load_settings(ApiSettings).api_routes.values()
@@ -190,6 +190,7 @@ def _render_errors(app: APIGatewayRestResolver) -> None:
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    init_done()
     app = _app()  # validates the settings before the event is touched
     correlation_id = http.correlation_id(event)
     logger.set_correlation_id(correlation_id)

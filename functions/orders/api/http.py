@@ -13,11 +13,10 @@ import re
 import uuid
 from typing import Any, TypeVar
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel, ValidationError
 
 from orders.api.problems import HttpProblem, ProblemField
+from orders.api.rest import ProxyEvent, Response
 from orders.domain.models import Accepted, ApiModel
 from shared.observability import CORRELATION_ID_HEADER
 
@@ -65,13 +64,13 @@ def correlation_id(event: dict[str, Any]) -> str:
     return str((event.get("requestContext") or {}).get("requestId") or uuid.uuid4())
 
 
-def base_path(event: APIGatewayProxyEvent) -> str:
+def base_path(event: ProxyEvent) -> str:
     """The stage prefix (`/v1`) when called through API Gateway's default endpoint."""
     full = event.request_context.path or event.path
     return full[: -len(event.path)] if full.endswith(event.path) else ""
 
 
-def idempotency_key(event: APIGatewayProxyEvent) -> str | None:
+def idempotency_key(event: ProxyEvent) -> str | None:
     key = event.headers.get(IDEMPOTENCY_KEY_HEADER)
     if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
         raise HttpProblem(
@@ -83,7 +82,7 @@ def idempotency_key(event: APIGatewayProxyEvent) -> str | None:
     return key
 
 
-def parse_json_body(event: APIGatewayProxyEvent, model: type[Model], max_bytes: int) -> Model:
+def parse_json_body(event: ProxyEvent, model: type[Model], max_bytes: int) -> Model:
     """The request body as `model`, or an HttpProblem: 415, 413, 400 or 422, in that order."""
     content_type = (event.headers.get("content-type") or "").split(";")[0].strip()
     if content_type.lower() != "application/json":
@@ -117,7 +116,7 @@ def parse_json_body(event: APIGatewayProxyEvent, model: type[Model], max_bytes: 
         ) from error
 
 
-def _body_bytes(event: APIGatewayProxyEvent) -> bytes:
+def _body_bytes(event: ProxyEvent) -> bytes:
     body = event.body or ""
     if not event.is_base64_encoded:
         return body.encode()

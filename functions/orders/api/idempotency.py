@@ -27,7 +27,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from orders.domain import service
 from orders.domain.errors import IdempotencyKeyReused, RequestInProgress
@@ -37,6 +37,8 @@ from shared.aws import dynamodb
 
 
 class PlaceOrderCommand(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     idempotency_key: str  # scoped_key(client, key)
     request: PlaceOrder
 

@@ -25,7 +25,7 @@ class ProblemField(ApiModel):
 class Problem(BaseModel):
     """RFC 9457 problem details, the body of every error answer."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)  # built at the first refusal
 
     type: str
     title: str

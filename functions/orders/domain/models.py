@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from functools import cache
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -28,10 +29,17 @@ CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217
 
 
 class ApiModel(BaseModel):
-    """camelCase on the wire, snake_case in code; unknown fields are refused."""
+    """camelCase on the wire, snake_case in code; unknown fields are refused.
+
+    Validators are built at a model's first use, not at import (`defer_build`): each function
+    builds only the models its invocations use (cold start; docs/performance.md)."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        defer_build=True,
     )
 
 
@@ -72,11 +80,14 @@ def _json_integer(value: object) -> object:
 
 def _http_url(value: str) -> str:
     """An absolute http(s) URL, kept exactly as sent (its length is checked as sent, too)."""
-    _HTTP_URL.validate_python(value)
+    _http_url_adapter().validate_python(value)
     return value
 
 
-_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
+@cache
+def _http_url_adapter() -> TypeAdapter[HttpUrl]:
+    """Built at the first callbackUrl, not at import."""
+    return TypeAdapter(HttpUrl)
 
 
 class OrderLine(RequestModel):

@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from orders.domain import service
 from orders.settings import SweeperSettings
+from shared.lifecycle import init_done
 from shared.observability import logger, metrics
 from shared.settings import load_settings
 
@@ -22,6 +23,7 @@ SETTINGS = SweeperSettings  # what this function reads from its environment
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    init_done()
     settings = load_settings(SweeperSettings)
     counts = service.sweep(
         settings.sweep_after_seconds,

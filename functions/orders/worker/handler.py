@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from messages.orders import OrderPlaced
 from messages.webhooks import WebhookDeliveryUpdated
 from orders.domain import notifications, service
 from orders.settings import WorkerSettings
-from shared.batch import MessageRouter
+from shared.batch import MessageRouter, SQSRecord
 from shared.observability import logger, metrics
 from shared.settings import load_settings
 
