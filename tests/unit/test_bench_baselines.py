@@ -108,4 +108,4 @@ def test_the_baseline_makes_the_same_aws_calls_as_its_function(
 
     # Then both made the same calls, in the same order, and did make some
     assert by_function, "the function made no AWS call"
-    assert by_baseline == by_function
+    assert by_baseline == by_function, (by_function, by_baseline)

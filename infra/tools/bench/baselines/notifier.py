@@ -9,6 +9,7 @@ import hmac
 import json
 import os
 import time
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -49,6 +50,16 @@ def deliver(message: dict[str, Any]) -> None:
     ).get("Item")
     if found is not None and found["status"]["S"] == "DELIVERED":
         return
+    # the destination's circuit (paused after repeated failures), kept in the same table
+    target = urllib.parse.urlsplit(request["callbackUrl"])
+    port = target.port or (443 if target.scheme == "https" else 80)
+    circuit = dynamodb.get_item(
+        TableName=DELIVERIES,
+        Key={"eventId": {"S": f"circuit#{target.scheme}://{target.hostname}:{port}"}},
+        ConsistentRead=True,
+    ).get("Item")
+    if circuit is not None and circuit.get("state", {}).get("S") == "OPEN":
+        raise RuntimeError("destination paused")
     body = json.dumps(request["payload"]).encode()
     stamp = str(int(time.time()))
     digest = hmac.new(signing_key(), f"{event_id}.{stamp}.".encode() + body, hashlib.sha256)
