@@ -70,6 +70,10 @@ class FunctionError(InvocationError):
     pass
 
 
+class InitFailed(FunctionError):
+    """The handler's module failed to import: Lambda reports an init error (INIT_REPORT)."""
+
+
 class FunctionTimeout(InvocationError):
     pass
 
@@ -208,7 +212,7 @@ class _Environment:
             raise
         if "init_error" in hello:
             self.kill()
-            raise FunctionError(f"{config.name}: init failed\n{hello['init_error']}")
+            raise InitFailed(f"{config.name}: init failed\n{hello['init_error']}")
 
     def invoke(self, payload: bytes, timeout_s: float) -> Any:
         """Send an event (JSON) and wait for the answer; raises InvocationError subclasses."""
@@ -337,8 +341,10 @@ class LocalFunction:
                     return environment.invoke(payload, self.config.timeout_s)
                 finally:
                     self._give_back(environment)
-            except FunctionError:
-                raise  # the function's own traceback is already in its log, once
+            except FunctionError as error:
+                if isinstance(error, InitFailed):  # Lambda logs the init's failure itself
+                    self._log_sink(self.config.name, f"(runtime) {str(error).splitlines()[0]}")
+                raise  # a handler's own traceback is already in its log, once
             except InvocationError as error:  # Lambda writes these to the function's log too
                 self._log_sink(self.config.name, f"(runtime) {error}")
                 raise
