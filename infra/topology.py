@@ -16,8 +16,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-Access = Literal["read", "write", "read_write"]
-
 SERVICE_NAME = "orders"
 METRICS_NAMESPACE = "AsyncOrders"
 API_BODY_LIMIT_BYTES = 64 * 1024  # enforced by the API function (413 above it)
@@ -141,8 +139,10 @@ class Function:
     timeout_s: int
     memory_mb: int = 256
     component: str = ""
-    tables: dict[str, Access] = field(default_factory=dict)
-    indexes: tuple[str, ...] = ()  # the indexes it queries, by name
+    # table -> the DynamoDB actions its code calls on it (API names: "GetItem"); an Update
+    # entry of a TransactWriteItems needs "UpdateItem" on its table, a Put "PutItem"...
+    tables: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    indexes: tuple[str, ...] = ()  # the indexes it queries (Query only), by name
     sends_to: tuple[str, ...] = ()
     dead_letters_to: tuple[str, ...] = ()  # queues whose DLQ it sends to, with failure context
     secrets: tuple[str, ...] = ()  # secrets it reads
@@ -153,6 +153,54 @@ class Function:
     reschedules: bool = False  # changes its messages' visibility: needs its own queue's URL
     schedule_minutes: int | None = None  # invoked on this fixed rate (EventBridge; a local timer)
     environment: dict[str, str] = field(default_factory=dict)
+
+
+# What an SQS event source mapping does with the function's role (Lambda polls as the function):
+# AWS's documented minimum, the actions of AWSLambdaSQSQueueExecutionRole.
+EVENT_SOURCE_ACTIONS = ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes")
+RESCHEDULE_ACTIONS = ("ChangeMessageVisibility",)  # a consumer that sets its next attempt
+SEND_ACTIONS = ("SendMessage",)
+SECRET_READ_ACTIONS = ("GetSecretValue",)  # what Powertools' parameters.get_secret calls
+INDEX_ACTIONS = ("Query",)
+# The item and query actions a function may declare on a table.
+TABLE_ACTIONS = frozenset(
+    {
+        "BatchGetItem",
+        "BatchWriteItem",
+        "ConditionCheckItem",
+        "DeleteItem",
+        "GetItem",
+        "PutItem",
+        "Query",
+        "Scan",
+        "UpdateItem",
+    }
+)
+ResourceKind = Literal["table", "index", "queue", "dlq", "secret"]
+SERVICE_OF: dict[ResourceKind, str] = {
+    "table": "dynamodb",
+    "index": "dynamodb",
+    "queue": "sqs",
+    "dlq": "sqs",
+    "secret": "secretsmanager",
+}
+
+
+@dataclass(frozen=True)
+class Permission:
+    """Actions a function may take on one resource: its whole IAM grant is a list of these."""
+
+    kind: ResourceKind
+    name: str  # the topology name: a table, `table/index`, a queue (its DLQ: the queue's name)
+    actions: tuple[str, ...]  # API names without the service prefix, sorted
+
+    @property
+    def service(self) -> str:
+        return SERVICE_OF[self.kind]
+
+    @property
+    def iam_actions(self) -> list[str]:
+        return [f"{self.service}:{action}" for action in self.actions]
 
 
 @dataclass(frozen=True)
@@ -287,6 +335,36 @@ class Topology:
         names |= {self.secret(s).env_var: s for s in function.secrets}
         return names
 
+    def permissions(self, function: Function) -> list[Permission]:
+        """Everything the function's role may do besides writing its own logs and traces: the
+        actions its code calls on its tables, the indexes it queries, the queues it sends to,
+        consumes (as Lambda's event source mapping) or reschedules, the DLQs it dead-letters
+        into and the secrets it reads. The CDK app grants exactly these, the README's table
+        is generated from them and the infra tests compare the two."""
+        queues: dict[tuple[ResourceKind, str], set[str]] = {}
+        for name in function.sends_to:
+            queues.setdefault(("queue", name), set()).update(SEND_ACTIONS)
+        if (source := function.event_source) is not None:
+            consumed = queues.setdefault(("queue", source.queue), set())
+            consumed.update(EVENT_SOURCE_ACTIONS)
+            if function.reschedules:
+                consumed.update(RESCHEDULE_ACTIONS)
+        for name in self.dead_letters(function):
+            queues.setdefault(("dlq", name), set()).update(SEND_ACTIONS)
+        granted = [
+            Permission("table", name, tuple(sorted(set(actions))))
+            for name, actions in function.tables.items()
+        ]
+        for index_name in function.indexes:
+            table, _ = self.index(index_name)
+            granted.append(Permission("index", f"{table.name}/{index_name}", INDEX_ACTIONS))
+        granted += [
+            Permission(kind, name, tuple(sorted(actions)))
+            for (kind, name), actions in queues.items()
+        ]
+        granted += [Permission("secret", name, SECRET_READ_ACTIONS) for name in function.secrets]
+        return granted
+
     def static_environment(self, function: Function) -> dict[str, str]:
         """Variables whose values the topology itself fixes: its limits, index names and, for an
         API function, its routes (operation id -> method, path, scopes)."""
@@ -375,6 +453,11 @@ class Topology:
             except KeyError as unknown:
                 problems.append(f"{function.name}: {unknown.args[0]}")
                 continue
+            for table_name, actions in function.tables.items():
+                if unknown_actions := sorted(set(actions) - TABLE_ACTIONS):
+                    problems.append(
+                        f"{function.name}: {table_name}: not table actions: {unknown_actions}"
+                    )
             if function.reschedules and function.event_source is None:
                 problems.append(f"{function.name}: reschedules without an event source")
             problems += self._ownership_problems(function)
@@ -535,7 +618,14 @@ ORDER_API = Function(
     description="REST API: validates requests, records orders and enqueues them (202).",
     timeout_s=10,
     component=ORDERS.name,
-    tables={"products": "read", "orders": "read_write", "idempotency": "read_write"},
+    tables={
+        # get_product, list_products (a paginated scan)
+        "products": ("GetItem", "Scan"),
+        # insert_order, get_order, delete_accepted_order (an order that could not be queued)
+        "orders": ("PutItem", "GetItem", "DeleteItem"),
+        # Powertools' DynamoDBPersistenceLayer (its documented four)
+        "idempotency": ("GetItem", "PutItem", "UpdateItem", "DeleteItem"),
+    },
     indexes=("byIdempotencyKey",),
     sends_to=("orders",),
     environment={
@@ -551,7 +641,12 @@ ORDER_WORKER = Function(
     description="Consumes the orders queue: settles orders, records how their webhooks went.",
     timeout_s=30,
     component=ORDERS.name,
-    tables={"products": "read_write", "orders": "read_write"},
+    tables={
+        # get_products (BatchGetItem); confirm_order's TransactWriteItems Update per line
+        "products": ("BatchGetItem", "UpdateItem"),
+        # get_order; reject_order, record_delivery, mark_published and the transaction's Update
+        "orders": ("GetItem", "UpdateItem"),
+    },
     sends_to=("notifications",),
     event_source=EventSource(queue="orders", batch_size=10, max_concurrency=5),
 )
@@ -561,7 +656,7 @@ NOTIFIER = Function(
     description="Consumes the notifications queue: delivers signed webhooks with retries.",
     timeout_s=60,  # a batch of 5 at 2 s connect + 5 s read each fits with room to spare
     component=NOTIFICATIONS.name,
-    tables={"deliveries": "read_write"},
+    tables={"deliveries": ("GetItem", "UpdateItem")},  # DeliveriesStore.get, .record
     sends_to=("orders",),  # webhook.delivery-updated: the outcome, back to its order
     secrets=("webhook-signing",),
     # a low ceiling so a flood of events never hammers third parties
@@ -575,7 +670,7 @@ SWEEPER = Function(
     description="Heals orders left ACCEPTED without a message: re-enqueues them.",
     timeout_s=60,
     component=ORDERS.name,
-    tables={"orders": "read_write"},
+    tables={"orders": ("GetItem", "UpdateItem")},  # get_order, count_reenqueue
     indexes=("awaitingSettlement",),
     sends_to=("orders",),
     schedule_minutes=5,

@@ -55,20 +55,7 @@ from tests.infra.synth import (
 
 pytestmark = pytest.mark.infra
 
-READ_ACTIONS = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan"}
-WRITE_ACTIONS = {
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:BatchWriteItem",
-}
 SECRET_KEY_LENGTH = 44  # alphanumeric: valid base64 of 33 bytes, a Standard Webhooks key
-CAN_READ_WRITE = {
-    None: (False, False),
-    "read": (True, False),
-    "write": (False, True),
-    "read_write": (True, True),
-}
 SCHEDULED = [f for f in TOPOLOGY.functions if f.schedule_minutes is not None]
 COMPONENTS = [c.name for c in TOPOLOGY.components]
 STACKS = stack_names()
@@ -558,21 +545,6 @@ def test_no_policy_grants_dynamodb_on_a_table_outside_its_own_stack(
     for statement, resource in dynamodb:
         assert refs(resource), f"a DynamoDB grant on a literal resource: {statement}"
         assert refs(resource) <= own, f"a DynamoDB grant on another stack's table: {statement}"
-
-
-@pytest.mark.parametrize("spec", TOPOLOGY.functions, ids=lambda f: f.name)
-def test_table_access_is_exactly_the_declared_access(spec: Function, synthesized: Synth) -> None:
-    template = template_of(synthesized, spec)
-    resources = template["Resources"]
-    for table in TOPOLOGY.owned_by(spec.component)["tables"]:
-        actions = actions_on_resource(resources, spec, arn(table_id(template, table)))
-        access = spec.tables.get(table)
-        reads, writes = CAN_READ_WRITE[access]
-
-        assert bool(actions & READ_ACTIONS) == reads, f"{spec.name} reads {table}"
-        assert bool(actions & WRITE_ACTIONS) == writes, f"{spec.name} writes {table}"
-        if access is None:
-            assert actions == set()
 
 
 @pytest.mark.parametrize("spec", TOPOLOGY.functions, ids=lambda f: f.name)
