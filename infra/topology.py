@@ -46,6 +46,48 @@ WAF_RATE_LIMIT_PER_IP = 6000
 LOCAL_API_CONCURRENCY = 8
 
 
+# Stages ----------------------------------------------------------------------------------------
+# `-c stage=dev|prod` picks one; each stage is its own set of stacks (`AsyncOrders-<stage>-...`)
+# with its own SSM parameters (`/async-orders/<stage>/...`), so both can live in one account.
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    log_retention_days: int  # every log group's (functions, API access logs)
+    # what deleting a stack does to tables, log groups, the user pool and secrets
+    removal_policy: Literal["retain", "destroy"]
+    waf: bool  # a WAF web ACL in front of the API (`-c waf=` overrides)
+    # the API function's reserved concurrency: a flood cannot take the account's whole pool
+    # (and the API never gets less than this)
+    api_reserved_concurrency: int
+    alarm_email: str | None = None  # subscribed to the alarm topic (`-c alarmEmail=` overrides)
+
+
+STAGES = {
+    stage.name: stage
+    for stage in (
+        # a throwaway: its data goes with it, short logs, no WAF fee
+        Stage(
+            "dev",
+            log_retention_days=7,
+            removal_policy="destroy",
+            waf=False,
+            api_reserved_concurrency=10,
+        ),
+        # the safe default: data and logs outlive the stack, WAF on
+        Stage(
+            "prod",
+            log_retention_days=30,
+            removal_policy="retain",
+            waf=True,
+            api_reserved_concurrency=100,
+        ),
+    )
+}
+DEFAULT_STAGE = "prod"
+
+
 @dataclass(frozen=True)
 class AppClient:
     name: str

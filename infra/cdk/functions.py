@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration, IgnoreMode, RemovalPolicy
+from aws_cdk import Duration, IgnoreMode
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -15,8 +15,9 @@ from constructs import Construct
 
 from infra.cdk.messaging import ImportedQueues
 from infra.cdk.nag import acknowledge
-from infra.cdk.naming import construct_id
+from infra.cdk.naming import construct_id, function_name
 from infra.cdk.secrets import Secrets
+from infra.cdk.stage import StageSettings
 from infra.cdk.storage import Storage
 from infra.topology import Function, Permission, Topology
 
@@ -34,7 +35,6 @@ ASSET_EXCLUDES = [
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
-LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 # Public parameter naming the newest Powertools v3 layer for this runtime and architecture;
 # CloudFormation resolves it at deploy time, so synth needs no AWS access.
 POWERTOOLS_LAYER_PARAMETER = (
@@ -67,14 +67,14 @@ class Functions(Construct):
         storage: Storage,
         queues: ImportedQueues,
         secrets: Secrets,
-        removal_policy: RemovalPolicy,
+        settings: StageSettings,
     ) -> None:
         super().__init__(scope, id)
         self._topology = topology
         self._storage = storage
         self._queues = queues
         self._secrets = secrets
-        self._removal_policy = removal_policy
+        self._settings = settings
         self._code = lambda_.Code.from_asset(
             str(FUNCTIONS_DIR),
             exclude=asset_excludes(topology, component),
@@ -115,16 +115,22 @@ class Functions(Construct):
             description=f"{spec.name}: its own log group and its topology grants",
         )
         log_group = logs.LogGroup(
-            self, f"{name}Logs", retention=LOG_RETENTION, removal_policy=self._removal_policy
+            self,
+            f"{name}Logs",
+            retention=self._settings.log_retention,
+            removal_policy=self._settings.removal_policy,
         )
         log_group.grant_write(role)
         environment = self._topology.static_environment(spec) | {
             variable: self._resource_values[variable]
             for variable in self._topology.environment_names(spec)
         }
+        serves_api = any(route.function == spec.name for route in self._topology.routes)
         function = lambda_.Function(
             self,
             name,
+            # a fixed name: the stage's dashboard and alarms chart it from any stack
+            function_name=function_name(spec.name, self._settings.prefix),
             description=spec.description,
             code=self._code,
             handler=spec.handler,
@@ -135,6 +141,11 @@ class Functions(Construct):
             memory_size=spec.memory_mb,
             environment=environment,
             tracing=lambda_.Tracing.ACTIVE,
+            # the API's share of the account's concurrency, reserved: a flood of requests
+            # cannot starve the consumers (or other workloads), nor be starved (CKV_AWS_115)
+            reserved_concurrent_executions=(
+                self._settings.stage.api_reserved_concurrency if serves_api else None
+            ),
             role=role,
             log_group=log_group,
         )

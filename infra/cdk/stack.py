@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from infra.cdk.api import Api
@@ -16,42 +16,11 @@ from infra.cdk.auth import Auth
 from infra.cdk.firewall import Firewall
 from infra.cdk.functions import Functions
 from infra.cdk.messaging import ImportedQueues, Messaging
-from infra.cdk.naming import APP_NAME, construct_id, dlq_output, queue_output
+from infra.cdk.naming import construct_id, dlq_output, queue_output
 from infra.cdk.secrets import Secrets
+from infra.cdk.stage import StageSettings, stage_settings
 from infra.cdk.storage import Storage
 from infra.topology import APP_CLIENTS, AppClient, Topology
-
-REMOVAL_POLICY_CONTEXT = "removalPolicy"
-WAF_CONTEXT = "waf"
-
-
-def removal_policy_from_context(scope: Construct) -> RemovalPolicy:
-    """What happens to tables, log groups and secrets when the stack is deleted.
-
-    RETAIN by default, so deleting a stack never deletes orders. A throwaway stack opts in to
-    deletion with the context value `removalPolicy=destroy`, e.g.
-    `npx cdk deploy -c removalPolicy=destroy`. Any other value is refused.
-    """
-    value = scope.node.try_get_context(REMOVAL_POLICY_CONTEXT)
-    if value is None or value == "retain":
-        return RemovalPolicy.RETAIN
-    if value == "destroy":
-        return RemovalPolicy.DESTROY
-    raise ValueError(f"context {REMOVAL_POLICY_CONTEXT}={value!r}: expected 'retain' or 'destroy'")
-
-
-def waf_from_context(scope: Construct) -> bool:
-    """Whether to put a WAF web ACL in front of the API: off unless `-c waf=true`.
-
-    Off by default because a web ACL costs a monthly fee per ACL and rule plus a fee per million
-    requests, on top of the API's; `true`/`false` (or JSON booleans in cdk.json) only.
-    """
-    value = scope.node.try_get_context(WAF_CONTEXT)
-    if value in (None, False, "false"):
-        return False
-    if value in (True, "true"):
-        return True
-    raise ValueError(f"context {WAF_CONTEXT}={value!r}: expected 'true' or 'false'")
 
 
 class MessagingStack(Stack):
@@ -68,11 +37,12 @@ class MessagingStack(Stack):
         id: str,
         *,
         topology: Topology,
-        app_name: str = APP_NAME,
+        settings: StageSettings | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id, **kwargs)
-        messaging = Messaging(self, "Messaging", topology=topology, app_name=app_name)
+        settings = settings or stage_settings(self)
+        messaging = Messaging(self, "Messaging", topology=topology, app_name=settings.prefix)
         for name, queue in messaging.queues.items():
             CfnOutput(self, queue_output(name), value=queue.queue_url)
         for name, dlq in messaging.dead_letter_queues.items():
@@ -92,7 +62,7 @@ class ComponentStack(Stack):
         topology: Topology,
         component: str,
         app_clients: Sequence[AppClient] = APP_CLIENTS,
-        app_name: str = APP_NAME,
+        settings: StageSettings | None = None,
         **kwargs: Any,
     ) -> None:
         if problems := topology.validate():
@@ -104,7 +74,8 @@ class ComponentStack(Stack):
         if serves_api and not app_clients:
             raise ValueError("no app clients: nobody could call the API (every method needs a key)")
         super().__init__(scope, id, **kwargs)
-        removal_policy = removal_policy_from_context(self)
+        settings = settings or stage_settings(self)
+        removal_policy = settings.removal_policy
 
         specs = [f for f in topology.functions if f.component == component]
         consumed = {f.event_source.queue for f in specs if f.event_source is not None}
@@ -120,7 +91,7 @@ class ComponentStack(Stack):
             topology=topology,
             queue_names=consumed | {q for f in specs for q in topology.queue_urls_needed(f)},
             dlq_names={q for f in specs for q in topology.dead_letters(f)},
-            app_name=app_name,
+            app_name=settings.prefix,
         )
         functions = Functions(
             self,
@@ -130,10 +101,10 @@ class ComponentStack(Stack):
             storage=storage,
             queues=queues,
             secrets=secrets,
-            removal_policy=removal_policy,
+            settings=settings,
         )
         if serves_api:
-            self._api(topology, functions, app_clients, removal_policy)
+            self._api(topology, functions, app_clients, settings)
         for name, table in storage.tables.items():
             CfnOutput(self, f"{construct_id(name)}TableName", value=table.table_name)
         for name, secret in secrets.secrets.items():
@@ -144,10 +115,11 @@ class ComponentStack(Stack):
         topology: Topology,
         functions: Functions,
         app_clients: Sequence[AppClient],
-        removal_policy: RemovalPolicy,
+        settings: StageSettings,
     ) -> None:
         """The REST API in front of the component's API function, its OAuth2 clients, usage
-        plans and (with `-c waf=true`) web ACL, and the outputs a client needs."""
+        plans and (with the stage's WAF setting) web ACL, and the outputs a client needs."""
+        removal_policy = settings.removal_policy
         auth = Auth(self, "Auth", app_clients=app_clients, removal_policy=removal_policy)
         api = Api(
             self,
@@ -157,8 +129,9 @@ class ComponentStack(Stack):
             user_pool=auth.user_pool,
             app_clients=app_clients,
             removal_policy=removal_policy,
+            log_retention=settings.log_retention,
         )
-        if waf_from_context(self):
+        if settings.waf:
             Firewall(self, "Firewall", stage=api.rest_api.deployment_stage)
 
         CfnOutput(self, "ApiUrl", value=api.rest_api.url, description="Base URL of the stage")

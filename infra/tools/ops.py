@@ -5,9 +5,10 @@
     orders-ops dlq redrive QUEUE [--rate N] [--max M] [TARGET]
 
 TARGET is `--local` (the runtime `make run` started, described in .local/runtime.json),
-`--state-file PATH` (another such description) or `--stack NAME [--region R]` (a deployment:
-the app's stack prefix, `AsyncOrders`, or its messaging stack, `AsyncOrders-Messaging`, whose
-outputs `<Name>QueueUrl` and `<Name>DlqUrl` locate the queues). QUEUE is a topology queue name
+`--state-file PATH` (another such description) or `--stack NAME [--region R]` (a deployed stage:
+its stacks' prefix, `AsyncOrders-prod` or `AsyncOrders-dev`, or its messaging stack,
+`AsyncOrders-prod-Messaging`, whose outputs `<Name>QueueUrl` and `<Name>DlqUrl` locate the
+queues). QUEUE is a topology queue name
 (`orders`, `notifications`) or its dead-letter queue's (`orders-dlq`).
 
 Exit codes: 0 done; 1 failed (no runtime or stack, an AWS error, messages left behind);
@@ -38,7 +39,7 @@ from botocore.exceptions import (
     NoRegionError,
 )
 
-from infra.cdk.naming import APP_NAME, MESSAGING, dlq_output, queue_output, stack_name
+from infra.cdk.naming import DEFAULT_PREFIX, MESSAGING, dlq_output, queue_output, stack_name
 from infra.topology import TOPOLOGY, Topology
 
 if TYPE_CHECKING:
@@ -127,8 +128,8 @@ def local_target(state_file: Path) -> Target:
 
 
 def messaging_stack(name: str) -> str:
-    """The stack that owns the queues: `AsyncOrders` (the app's prefix) -> `AsyncOrders-Messaging`;
-    the messaging stack's own name stays as it is."""
+    """The stack that owns the queues: `AsyncOrders-prod` (a stage's prefix) ->
+    `AsyncOrders-prod-Messaging`; the messaging stack's own name stays as it is."""
     suffix = stack_name(MESSAGING, app_name="")  # "-Messaging"
     return name if name.endswith(suffix) else f"{name}{suffix}"
 
@@ -610,7 +611,8 @@ def _parser() -> argparse.ArgumentParser:
         "--stack",
         default=argparse.SUPPRESS,
         metavar="NAME",
-        help=f"a deployment: the app's stack prefix ({APP_NAME}) or its messaging stack",
+        help=f"a deployed stage: its stack prefix ({DEFAULT_PREFIX}, AsyncOrders-dev) or its "
+        "messaging stack",
     )
     group.add_argument(
         "--region", default=argparse.SUPPRESS, help="the stack's region (default: AWS config)"

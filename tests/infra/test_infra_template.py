@@ -26,7 +26,8 @@ from infra.cdk.api import (
 from infra.cdk.app import stack_names
 from infra.cdk.functions import POWERTOOLS_LAYER_PARAMETER, SCHEDULE_DELIVERY_RETRIES
 from infra.cdk.naming import construct_id, dlq_output, queue_output, queue_parameter, stack_name
-from infra.cdk.stack import ComponentStack, removal_policy_from_context
+from infra.cdk.stack import ComponentStack
+from infra.cdk.stage import removal_policy_from_context
 from infra.topology import (
     APP_CLIENTS,
     STAGE_BURST_LIMIT,
@@ -165,9 +166,11 @@ def test_the_app_is_a_messaging_stack_and_one_stack_per_component(synthesized: S
     expected = [MESSAGING_STACK, *(stack_name(component) for component in COMPONENTS)]
 
     assert expected == STACKS == list(synthesized.templates)
-    assert {"AsyncOrders-Messaging", "AsyncOrders-Orders", "AsyncOrders-Notifications"} <= set(
-        STACKS
-    )
+    assert {
+        "AsyncOrders-prod-Messaging",
+        "AsyncOrders-prod-Orders",
+        "AsyncOrders-prod-Notifications",
+    } <= set(STACKS)
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -250,7 +253,7 @@ def test_the_messaging_stack_holds_the_queues_and_their_parameters_and_nothing_e
             expected[queue_parameter(name, "url")] = {"Ref": id_}
             expected[queue_parameter(name, "arn")] = arn(id_)
     assert parameters == expected
-    assert queue_parameter("orders-dlq", "url") == "/async-orders/queues/orders-dlq/url"
+    assert queue_parameter("orders-dlq", "url") == "/async-orders/prod/queues/orders-dlq/url"
 
 
 @pytest.mark.parametrize("component", COMPONENTS)

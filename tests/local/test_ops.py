@@ -416,7 +416,7 @@ def test_main_lists_shows_and_redrives_a_local_runtime(
 
 
 def test_main_redrives_a_stack_with_a_move_task(capsys: pytest.CaptureFixture[str]) -> None:
-    base = "https://sqs.eu-west-1.amazonaws.com/111122223333/AsyncOrders-Messaging"
+    base = "https://sqs.eu-west-1.amazonaws.com/111122223333/AsyncOrders-prod-Messaging"
     outputs = {
         "OrdersQueueUrl": f"{base}-OrdersQueue",
         "OrdersDlqUrl": f"{base}-OrdersDlq",
@@ -433,8 +433,8 @@ def test_main_redrives_a_stack_with_a_move_task(capsys: pytest.CaptureFixture[st
     with Stubber(cloudformation) as cfn_stub, Stubber(sqs) as sqs_stub:
         cfn_stub.add_response(
             "describe_stacks",
-            _stack("AsyncOrders-Messaging", outputs),
-            {"StackName": "AsyncOrders-Messaging"},
+            _stack("AsyncOrders-prod-Messaging", outputs),
+            {"StackName": "AsyncOrders-prod-Messaging"},
         )
         pair = QueuePair(outputs["NotificationsQueueUrl"], outputs["NotificationsDlqUrl"])
         source_arn, dlq_arn = _expect_arns(sqs_stub, pair)
@@ -447,7 +447,7 @@ def test_main_redrives_a_stack_with_a_move_task(capsys: pytest.CaptureFixture[st
         code = ops.main(
             [
                 *("dlq", "redrive", "notifications", "--rate", "5"),
-                *("--stack", "AsyncOrders", "--region", "eu-west-1"),
+                *("--stack", "AsyncOrders-prod", "--region", "eu-west-1"),
             ],
             make_client=make_client,
         )
@@ -461,7 +461,7 @@ def test_main_redrives_a_stack_with_a_move_task(capsys: pytest.CaptureFixture[st
 def test_main_lists_a_stack_with_the_oldest_age_from_cloudwatch(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    base = "https://sqs.us-east-1.amazonaws.com/111122223333/AsyncOrders-Messaging"
+    base = "https://sqs.us-east-1.amazonaws.com/111122223333/AsyncOrders-prod-Messaging"
     outputs = {"OrdersQueueUrl": f"{base}-OrdersQueue", "OrdersDlqUrl": f"{base}-OrdersDlq"}
     clients = {name: _stubbable(name) for name in ("cloudformation", "sqs", "cloudwatch")}
     with (
@@ -471,8 +471,8 @@ def test_main_lists_a_stack_with_the_oldest_age_from_cloudwatch(
     ):
         cfn_stub.add_response(
             "describe_stacks",
-            _stack("AsyncOrders-Messaging", outputs),
-            {"StackName": "AsyncOrders-Messaging"},
+            _stack("AsyncOrders-prod-Messaging", outputs),
+            {"StackName": "AsyncOrders-prod-Messaging"},
         )
         cloudwatch_stub.add_response(
             "get_metric_data",
@@ -495,13 +495,13 @@ def test_main_lists_a_stack_with_the_oldest_age_from_cloudwatch(
         )
 
         code = ops.main(
-            ["dlq", "list", "--stack", "AsyncOrders-Messaging"],
+            ["dlq", "list", "--stack", "AsyncOrders-prod-Messaging"],
             make_client=lambda service, *_: clients[service],
         )
 
     assert code == 0, capsys.readouterr().err
     rows = [line.split() for line in capsys.readouterr().out.splitlines()]
-    assert ["orders", "AsyncOrders-Messaging-OrdersDlq", "5", "1", "2h", "1m"] in rows
+    assert ["orders", "AsyncOrders-prod-Messaging-OrdersDlq", "5", "1", "2h", "1m"] in rows
 
 
 def test_a_missing_stack_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
