@@ -149,6 +149,9 @@ class Queue:
     # by the body's SHA-256 with content-based deduplication); SQS adds `.fifo` to the names.
     fifo: bool = False
     content_based_deduplication: bool = False
+    # the alarm on the oldest message's age (ApproximateAgeOfOldestMessage, seconds): a queue
+    # whose consumer retries on a schedule ages as long as that schedule
+    oldest_message_alarm_s: int = 600
 
     @property
     def dlq_name(self) -> str:
@@ -619,6 +622,43 @@ WEBHOOK_SCHEDULE = {
     "WEBHOOK_RECORD_RETENTION_DAYS": "30",
 }
 
+# Alarms --------------------------------------------------------------------------------------
+# Every threshold of the alarms the CDK app creates (infra/cdk/monitoring.py); each alarm has a
+# runbook entry in docs/operations.md. Per-queue oldest-message thresholds are on the queues.
+
+
+@dataclass(frozen=True)
+class AlarmThresholds:
+    period_s: int = 300  # the evaluation period of every alarm but saturation
+    evaluation_periods: int = 1
+    dlq_messages: int = 1  # any message in a dead-letter queue
+    api_5xx_rate: float = 0.01  # share of requests answered 5XX in a period
+    api_p99_latency_ms: int = 3000  # p99 of API Gateway's Latency in a period
+    function_errors: int = 1  # failed invocations of one function in a period
+    function_throttles: int = 1  # throttled invocations of one function in a period
+    # a consumer at or above this share of its event source's maximum concurrency (percent),
+    # minute after minute, for this long: its queue is filling faster than it drains
+    consumer_saturation_percent: int = 100
+    consumer_saturation_minutes: int = 15
+    # the share of failed webhooks, WebhooksFailed / (WebhooksDelivered + WebhooksFailed) (the
+    # notifier's EMF metrics), for this many periods in a row
+    webhook_failure_rate: float = 0.25
+    webhook_failure_periods: int = 3
+
+
+ALARMS = AlarmThresholds()
+# The notifier's EMF metrics (namespace METRICS_NAMESPACE, dimension service) behind the
+# webhook failure alarm and the dashboard, and the component whose stack holds that alarm.
+WEBHOOK_METRICS = {
+    "delivered": "WebhooksDelivered",
+    "failed": "WebhooksFailed",
+    "latency": "WebhookDeliveryLatency",
+}
+WEBHOOK_METRICS_COMPONENT = NOTIFICATIONS.name
+# The orders component's EMF metrics the dashboard shows (functions/orders/domain/service.py).
+ORDER_METRICS = ("OrdersAccepted", "OrdersConfirmed", "OrdersRejected")
+SETTLEMENT_LATENCY_METRIC = "SettlementLatency"  # ms from acceptance to settlement
+
 # Queues and the messages they carry ----------------------------------------------------------
 
 ORDER_PLACED = "order.placed@1"
@@ -642,6 +682,8 @@ NOTIFICATIONS_QUEUE = Queue(
     # a safety net above the notifier's own cap, for crashes and unreadable messages
     max_receive_count=WEBHOOK_MAX_ATTEMPTS + 3,
     component=NOTIFICATIONS.name,
+    # an event is retried for about 5 hours (the schedule above) before it is given up
+    oldest_message_alarm_s=6 * 3600,
     carries=(WEBHOOK_REQUESTED,),
 )
 

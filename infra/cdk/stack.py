@@ -16,11 +16,21 @@ from infra.cdk.auth import Auth
 from infra.cdk.firewall import Firewall
 from infra.cdk.functions import Functions
 from infra.cdk.messaging import ImportedQueues, Messaging
-from infra.cdk.naming import construct_id, dlq_output, queue_output
+from infra.cdk.monitoring import (
+    Alarms,
+    AlarmTopic,
+    Dashboard,
+    api_alarms,
+    function_alarms,
+    imported_topic,
+    queue_alarms,
+    webhook_alarm,
+)
+from infra.cdk.naming import api_name, construct_id, dlq_output, queue_output
 from infra.cdk.secrets import Secrets
 from infra.cdk.stage import StageSettings, stage_settings
 from infra.cdk.storage import Storage
-from infra.topology import APP_CLIENTS, AppClient, Topology
+from infra.topology import APP_CLIENTS, WEBHOOK_METRICS_COMPONENT, AppClient, Topology
 
 
 class MessagingStack(Stack):
@@ -42,7 +52,25 @@ class MessagingStack(Stack):
     ) -> None:
         super().__init__(scope, id, **kwargs)
         settings = settings or stage_settings(self)
-        messaging = Messaging(self, "Messaging", topology=topology, app_name=settings.prefix)
+        prefix = settings.prefix
+        messaging = Messaging(self, "Messaging", topology=topology, app_name=prefix)
+        topic = AlarmTopic(
+            self,
+            "AlarmTopic",
+            app_name=prefix,
+            email=settings.alarm_email,
+            removal_policy=settings.removal_policy,
+        )
+        alarms = Alarms(self, "Alarms", topic=topic.topic, app_name=prefix)
+        queue_alarms(alarms, topology, messaging.queues, messaging.dead_letter_queues)
+        Dashboard(
+            self,
+            "Dashboard",
+            topology=topology,
+            app_name=prefix,
+            queues=messaging.queues,
+            dead_letter_queues=messaging.dead_letter_queues,
+        )
         for name, queue in messaging.queues.items():
             CfnOutput(self, queue_output(name), value=queue.queue_url)
         for name, dlq in messaging.dead_letter_queues.items():
@@ -103,8 +131,15 @@ class ComponentStack(Stack):
             secrets=secrets,
             settings=settings,
         )
+        alarms = Alarms(
+            self, "Alarms", topic=imported_topic(self, settings.prefix), app_name=settings.prefix
+        )
+        function_alarms(alarms, topology, functions.by_name)
+        if component == WEBHOOK_METRICS_COMPONENT:
+            webhook_alarm(alarms)
         if serves_api:
             self._api(topology, functions, app_clients, settings)
+            api_alarms(alarms, api_name(self.stack_name))
         for name, table in storage.tables.items():
             CfnOutput(self, f"{construct_id(name)}TableName", value=table.table_name)
         for name, secret in secrets.secrets.items():

@@ -233,16 +233,27 @@ def test_the_app_imports_no_lambda_code() -> None:
     assert result.stdout.strip() == "[]"
 
 
-def test_the_messaging_stack_holds_the_queues_and_their_parameters_and_nothing_else(
+def test_the_messaging_stack_holds_the_queues_their_parameters_and_the_stage_s_monitoring(
     messaging: Json,
 ) -> None:
     resources = messaging["Resources"]
     types = {r["Type"] for r in resources.values()}
-    assert types == {"AWS::SQS::Queue", "AWS::SQS::QueuePolicy", "AWS::SSM::Parameter"}
+    assert types == {
+        "AWS::SQS::Queue",
+        "AWS::SQS::QueuePolicy",
+        "AWS::SSM::Parameter",
+        # the alarm topic, its key, the queue alarms and the dashboard (test_monitoring.py)
+        "AWS::KMS::Key",
+        "AWS::SNS::Topic",
+        "AWS::SNS::TopicPolicy",
+        "AWS::CloudWatch::Alarm",
+        "AWS::CloudWatch::Dashboard",
+    }
 
     parameters = {
         p["Properties"]["Name"]: p["Properties"]["Value"]
         for p in of_type(resources, "AWS::SSM::Parameter").values()
+        if "/queues/" in p["Properties"]["Name"]
     }
     expected = {}
     for queue in TOPOLOGY.queues:
