@@ -28,9 +28,16 @@ from infra.cdk.monitoring import (
 )
 from infra.cdk.naming import api_name, construct_id, dlq_output, queue_output
 from infra.cdk.secrets import Secrets
+from infra.cdk.seeding import CatalogSeed
 from infra.cdk.stage import StageSettings, stage_settings
 from infra.cdk.storage import Storage
-from infra.topology import APP_CLIENTS, WEBHOOK_METRICS_COMPONENT, AppClient, Topology
+from infra.topology import (
+    APP_CLIENTS,
+    PRODUCTS_TABLE,
+    WEBHOOK_METRICS_COMPONENT,
+    AppClient,
+    Topology,
+)
 
 
 class MessagingStack(Stack):
@@ -131,6 +138,8 @@ class ComponentStack(Stack):
             secrets=secrets,
             settings=settings,
         )
+        if settings.seed_catalog and PRODUCTS_TABLE.name in storage.tables:
+            CatalogSeed(self, "CatalogSeed", table=storage.tables[PRODUCTS_TABLE.name])
         alarms = Alarms(
             self, "Alarms", topic=imported_topic(self, settings.prefix), app_name=settings.prefix
         )
