@@ -12,7 +12,7 @@ UV_VERSION := 0.13.9
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export UV_NO_PROGRESS := 1
 
-.PHONY: run test lint typecheck pytest synth deploy contracts lock clean bench
+.PHONY: run test lint typecheck pytest synth bootstrap deploy destroy contracts lock clean bench
 
 run: $(VENV)/.run-deps $(LAMBDA_VENV)/.installed ## serve the API on 127.0.0.1:3000 (HOST, PORT override) backed by moto
 	$(BIN)/python -m infra.local
@@ -32,8 +32,20 @@ pytest: $(VENV)/.dev-deps $(LAMBDA_VENV)/.installed node_modules/.installed
 synth: $(VENV)/.dev-deps node_modules/.installed ## CloudFormation of every stack into cdk.out/, offline
 	npx cdk synth -q
 
-deploy: $(VENV)/.dev-deps node_modules/.installed ## needs AWS credentials: every stack, in order
-	npx cdk deploy --all
+# The deployment's stage (prod, the safe default, or dev) and its options (docs/deploy.md):
+#   make deploy STAGE=dev ALARM_EMAIL=ops@example.com CDK_ARGS="-c seedCatalog=true"
+STAGE ?= prod
+CDK_CONTEXT = -c stage=$(STAGE) $(if $(ALARM_EMAIL),-c alarmEmail=$(ALARM_EMAIL))
+
+bootstrap: $(VENV)/.dev-deps node_modules/.installed ## needs AWS credentials: CDK's bootstrap stack, once per account and region
+	npx cdk bootstrap $(CDK_CONTEXT)
+
+# The pinned CLI (package.json) and the app's venv are installed first: this works on a fresh clone.
+deploy: $(VENV)/.dev-deps node_modules/.installed ## needs AWS credentials: every stack of STAGE, in order
+	npx cdk deploy --all $(CDK_CONTEXT) $(CDK_ARGS)
+
+destroy: $(VENV)/.dev-deps node_modules/.installed ## needs AWS credentials: delete STAGE's stacks (prod retains its data)
+	npx cdk destroy --all $(CDK_CONTEXT) $(CDK_ARGS)
 
 bench: $(VENV)/.run-deps ## cold-start import time and memory of each function (.bench/)
 	$(BIN)/python -m infra.bench

@@ -52,7 +52,7 @@ REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "events" / "samples" / "api"
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 STACKS = stack_names()
-API_STACK = stack_name(TOPOLOGY.api_function().component)  # AsyncOrders-Orders
+API_STACK = stack_name(TOPOLOGY.api_function().component)  # AsyncOrders-prod-Orders
 # Every acknowledgment, where it is made: adding one means adding it here, with a reason.
 FUNCTION_POLICIES = {
     f"{stack_name(f.component)}/Functions/{construct_id(f.name)}Role/DefaultPolicy"
