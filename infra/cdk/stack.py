@@ -1,7 +1,8 @@
-"""The stacks, drawn like the architecture: a messaging stack that owns the queues, and one stack
-per component that owns its tables, secrets and functions (and, for the component that serves
-it, the API in front of them). Component stacks find the queues through SSM parameters the
-messaging stack writes, never through CloudFormation exports."""
+"""The stacks, drawn like the architecture: a messaging stack that owns the queues (and the
+stage's alarm topic and dashboard), and one stack per component that owns its tables, secrets,
+functions and their alarms (and, for the component that serves it, the API in front of them).
+Component stacks find the queues and the topic through SSM parameters the messaging stack
+writes, never through CloudFormation exports."""
 
 from __future__ import annotations
 
@@ -41,7 +42,9 @@ from infra.topology import (
 
 
 class MessagingStack(Stack):
-    """Every topology queue and its DLQ, their URLs and ARNs as SSM parameters: nothing else.
+    """Every topology queue and its DLQ, their URLs and ARNs as SSM parameters; and the stage's
+    monitoring that belongs to no component: the alarm topic, the queue alarms, the dashboard
+    (docs/operations.md says why here).
 
     The queues live here, not in the stack of the component that consumes them, because
     components send to each other's queues (orders -> notifications and back): owned by the

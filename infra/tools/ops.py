@@ -300,27 +300,34 @@ def _oldest_ages(cloudwatch: Any, dlq_urls: list[str]) -> dict[str, float]:
         }
         for index, url in enumerate(dlq_urls)
     ]
-    try:
-        results = cloudwatch.get_metric_data(
-            MetricDataQueries=queries,
-            StartTime=now - timedelta(minutes=15),
-            EndTime=now,
-            ScanBy="TimestampDescending",
-        )["MetricDataResults"]
-    except ClientError as error:
-        # the age is a nicety: an operator without cloudwatch:GetMetricData still gets the list
-        if error.response.get("Error", {}).get("Code") not in (
-            "AccessDenied",
-            "AccessDeniedException",
-        ):
-            raise
-        return {}
+    results = _metric_data(
+        cloudwatch, queries, now - timedelta(minutes=15), now, ScanBy="TimestampDescending"
+    )
     by_id = {result["Id"]: result.get("Values", []) for result in results}
     return {
         url: float(by_id[f"q{index}"][0])
         for index, url in enumerate(dlq_urls)
         if by_id.get(f"q{index}")
     }
+
+
+def _metric_data(
+    cloudwatch: Any, queries: list[dict[str, Any]], start: datetime, end: datetime, **extra: str
+) -> list[dict[str, Any]]:
+    """GetMetricData's results; none without cloudwatch:GetMetricData (the figures are a
+    nicety: an operator without that permission still gets the rest)."""
+    try:
+        results: list[dict[str, Any]] = cloudwatch.get_metric_data(
+            MetricDataQueries=queries, StartTime=start, EndTime=end, **extra
+        )["MetricDataResults"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in (
+            "AccessDenied",
+            "AccessDeniedException",
+        ):
+            raise
+        return []
+    return results
 
 
 # dlq show ------------------------------------------------------------------------------------
@@ -742,19 +749,7 @@ def _function_failures(
         for index, name in enumerate(names)
         for metric in ("Errors", "Throttles")
     ]
-    try:
-        results = cloudwatch.get_metric_data(
-            MetricDataQueries=queries,
-            StartTime=now - timedelta(hours=RECENT_FAILURES_HOURS),
-            EndTime=now,
-        )["MetricDataResults"]
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") not in (
-            "AccessDenied",
-            "AccessDeniedException",
-        ):
-            raise
-        return {}
+    results = _metric_data(cloudwatch, queries, now - timedelta(hours=RECENT_FAILURES_HOURS), now)
     values = {r["Id"]: int(sum(r.get("Values", []))) for r in results}
     return {
         name: (values.get(f"e{index}", 0), values.get(f"t{index}", 0))
