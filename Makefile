@@ -17,7 +17,7 @@ step = @echo "==> $(1)" && date +%s > "$${TMPDIR:-/tmp}/make-step-$$PPID"
 done = @started="$${TMPDIR:-/tmp}/make-step-$$PPID" && echo "    done in $$(( $$(date +%s) - $$(cat "$$started") )) s" && rm -f "$$started"
 
 .DEFAULT_GOAL := help
-.PHONY: help run credentials test lint typecheck pytest synth deploy contracts lock clean bench
+.PHONY: help run credentials test lint typecheck pytest synth bootstrap deploy destroy contracts lock clean bench
 
 help: ## this list
 	@echo "Async Orders: make TARGET"
@@ -44,8 +44,20 @@ pytest: $(VENV)/.dev-deps $(LAMBDA_VENV)/.installed node_modules/.installed ## t
 synth: $(VENV)/.dev-deps node_modules/.installed ## CloudFormation of every stack into cdk.out/, offline
 	npx cdk synth -q
 
-deploy: $(VENV)/.dev-deps node_modules/.installed ## needs AWS credentials: every stack, in order
-	npx cdk deploy --all
+# The deployment's stage (prod, the safe default, or dev) and its options (docs/deploy.md):
+#   make deploy STAGE=dev ALARM_EMAIL=ops@example.com CDK_ARGS="-c seedCatalog=true"
+STAGE ?= prod
+CDK_CONTEXT = -c stage=$(STAGE) $(if $(ALARM_EMAIL),-c alarmEmail=$(ALARM_EMAIL))
+
+bootstrap: $(VENV)/.dev-deps node_modules/.installed ## needs AWS credentials: CDK's bootstrap stack, once per account and region
+	npx cdk bootstrap $(CDK_CONTEXT)
+
+# The pinned CLI (package.json) and the app's venv are installed first: this works on a fresh clone.
+deploy: $(VENV)/.dev-deps node_modules/.installed ## needs AWS credentials: every stack of STAGE, in order
+	npx cdk deploy --all $(CDK_CONTEXT) $(CDK_ARGS)
+
+destroy: $(VENV)/.dev-deps node_modules/.installed ## needs AWS credentials: delete STAGE's stacks (prod retains its data)
+	npx cdk destroy --all $(CDK_CONTEXT) $(CDK_ARGS)
 
 bench: $(VENV)/.run-deps $(LAMBDA_VENV)/.compiled ## cold start, warm cost, memory, asset size against boto3 baselines; load levelling (.bench/)
 	$(BIN)/python -m infra.tools.bench $(BENCH_ARGS)

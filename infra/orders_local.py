@@ -5,13 +5,14 @@ contract at /docs). `infra.local` itself knows nothing of orders; this module co
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from infra.catalog import product_item
+from infra.catalog import sample_catalog as catalog_sample
 from infra.local.auth import Client
 from infra.local.runtime import LocalRuntime, new_webhook_secret
 from infra.topology import (
@@ -32,7 +33,6 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 CODE_DIR = REPOSITORY / "functions"
 OPENAPI = REPOSITORY / "events" / "openapi.json"
 SCHEMAS_DIR = REPOSITORY / "events" / "schemas"
-SAMPLE_CATALOG = Path(__file__).with_name("sample_catalog.json")
 ISSUER = "urn:local:orders-user-pool"
 assert ACCESS_TOKEN_MINUTES == 15, "infra.local.auth issues 15-minute tokens"
 
@@ -109,21 +109,11 @@ def seed_sample_catalog(runtime: LocalRuntime) -> None:
 def seed_catalog(dynamodb: DynamoDBClient, table_name: str, products: list[dict[str, Any]]) -> None:
     """Write products in the item layout `orders.store` reads (a local test pins the two)."""
     for product in products:
-        dynamodb.put_item(
-            TableName=table_name,
-            Item={
-                "sku": {"S": product["sku"]},
-                "name": {"S": product["name"]},
-                "priceAmount": {"N": str(product["unitPrice"]["amount"])},
-                "currency": {"S": product["unitPrice"]["currency"]},
-                "available": {"N": str(product["available"])},
-            },
-        )
+        dynamodb.put_item(TableName=table_name, Item=product_item(product))
 
 
 def sample_catalog() -> list[dict[str, Any]]:
-    products: list[dict[str, Any]] = json.loads(SAMPLE_CATALOG.read_text())
-    return products
+    return catalog_sample()
 
 
 def from_environment() -> dict[str, Any]:

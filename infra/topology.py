@@ -16,8 +16,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-Access = Literal["read", "write", "read_write"]
-
 SERVICE_NAME = "orders"
 METRICS_NAMESPACE = "AsyncOrders"
 API_BODY_LIMIT_BYTES = 64 * 1024  # enforced by the API function (413 above it)
@@ -46,6 +44,48 @@ WAF_RATE_LIMIT_PER_TOKEN = 3000
 WAF_RATE_LIMIT_PER_IP = 6000
 # Execution environments the local API function may scale to (Lambda scales it on demand).
 LOCAL_API_CONCURRENCY = 8
+
+
+# Stages ----------------------------------------------------------------------------------------
+# `-c stage=dev|prod` picks one; each stage is its own set of stacks (`AsyncOrders-<stage>-...`)
+# with its own SSM parameters (`/async-orders/<stage>/...`), so both can live in one account.
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    log_retention_days: int  # every log group's (functions, API access logs)
+    # what deleting a stack does to tables, log groups, the user pool and secrets
+    removal_policy: Literal["retain", "destroy"]
+    waf: bool  # a WAF web ACL in front of the API (`-c waf=` overrides)
+    # the API function's reserved concurrency: a flood cannot take the account's whole pool
+    # (and the API never gets less than this)
+    api_reserved_concurrency: int
+    alarm_email: str | None = None  # subscribed to the alarm topic (`-c alarmEmail=` overrides)
+
+
+STAGES = {
+    stage.name: stage
+    for stage in (
+        # a throwaway: its data goes with it, short logs, no WAF fee
+        Stage(
+            "dev",
+            log_retention_days=7,
+            removal_policy="destroy",
+            waf=False,
+            api_reserved_concurrency=10,
+        ),
+        # the safe default: data and logs outlive the stack, WAF on
+        Stage(
+            "prod",
+            log_retention_days=30,
+            removal_policy="retain",
+            waf=True,
+            api_reserved_concurrency=100,
+        ),
+    )
+}
+DEFAULT_STAGE = "prod"
 
 
 @dataclass(frozen=True)
@@ -109,6 +149,9 @@ class Queue:
     # by the body's SHA-256 with content-based deduplication); SQS adds `.fifo` to the names.
     fifo: bool = False
     content_based_deduplication: bool = False
+    # the alarm on the oldest message's age (ApproximateAgeOfOldestMessage, seconds): a queue
+    # whose consumer retries on a schedule ages as long as that schedule
+    oldest_message_alarm_s: int = 600
 
     @property
     def dlq_name(self) -> str:
@@ -141,8 +184,10 @@ class Function:
     timeout_s: int
     memory_mb: int = 256
     component: str = ""
-    tables: dict[str, Access] = field(default_factory=dict)
-    indexes: tuple[str, ...] = ()  # the indexes it queries, by name
+    # table -> the DynamoDB actions its code calls on it (API names: "GetItem"); an Update
+    # entry of a TransactWriteItems needs "UpdateItem" on its table, a Put "PutItem"...
+    tables: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    indexes: tuple[str, ...] = ()  # the indexes it queries (Query only), by name
     sends_to: tuple[str, ...] = ()
     dead_letters_to: tuple[str, ...] = ()  # queues whose DLQ it sends to, with failure context
     secrets: tuple[str, ...] = ()  # secrets it reads
@@ -153,6 +198,54 @@ class Function:
     reschedules: bool = False  # changes its messages' visibility: needs its own queue's URL
     schedule_minutes: int | None = None  # invoked on this fixed rate (EventBridge; a local timer)
     environment: dict[str, str] = field(default_factory=dict)
+
+
+# What an SQS event source mapping does with the function's role (Lambda polls as the function):
+# AWS's documented minimum, the actions of AWSLambdaSQSQueueExecutionRole.
+EVENT_SOURCE_ACTIONS = ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes")
+RESCHEDULE_ACTIONS = ("ChangeMessageVisibility",)  # a consumer that sets its next attempt
+SEND_ACTIONS = ("SendMessage",)
+SECRET_READ_ACTIONS = ("GetSecretValue",)  # what Powertools' parameters.get_secret calls
+INDEX_ACTIONS = ("Query",)
+# The item and query actions a function may declare on a table.
+TABLE_ACTIONS = frozenset(
+    {
+        "BatchGetItem",
+        "BatchWriteItem",
+        "ConditionCheckItem",
+        "DeleteItem",
+        "GetItem",
+        "PutItem",
+        "Query",
+        "Scan",
+        "UpdateItem",
+    }
+)
+ResourceKind = Literal["table", "index", "queue", "dlq", "secret"]
+SERVICE_OF: dict[ResourceKind, str] = {
+    "table": "dynamodb",
+    "index": "dynamodb",
+    "queue": "sqs",
+    "dlq": "sqs",
+    "secret": "secretsmanager",
+}
+
+
+@dataclass(frozen=True)
+class Permission:
+    """Actions a function may take on one resource: its whole IAM grant is a list of these."""
+
+    kind: ResourceKind
+    name: str  # the topology name: a table, `table/index`, a queue (its DLQ: the queue's name)
+    actions: tuple[str, ...]  # API names without the service prefix, sorted
+
+    @property
+    def service(self) -> str:
+        return SERVICE_OF[self.kind]
+
+    @property
+    def iam_actions(self) -> list[str]:
+        return [f"{self.service}:{action}" for action in self.actions]
 
 
 @dataclass(frozen=True)
@@ -287,6 +380,36 @@ class Topology:
         names |= {self.secret(s).env_var: s for s in function.secrets}
         return names
 
+    def permissions(self, function: Function) -> list[Permission]:
+        """Everything the function's role may do besides writing its own logs and traces: the
+        actions its code calls on its tables, the indexes it queries, the queues it sends to,
+        consumes (as Lambda's event source mapping) or reschedules, the DLQs it dead-letters
+        into and the secrets it reads. The CDK app grants exactly these, the README's table
+        is generated from them and the infra tests compare the two."""
+        queues: dict[tuple[ResourceKind, str], set[str]] = {}
+        for name in function.sends_to:
+            queues.setdefault(("queue", name), set()).update(SEND_ACTIONS)
+        if (source := function.event_source) is not None:
+            consumed = queues.setdefault(("queue", source.queue), set())
+            consumed.update(EVENT_SOURCE_ACTIONS)
+            if function.reschedules:
+                consumed.update(RESCHEDULE_ACTIONS)
+        for name in self.dead_letters(function):
+            queues.setdefault(("dlq", name), set()).update(SEND_ACTIONS)
+        granted = [
+            Permission("table", name, tuple(sorted(set(actions))))
+            for name, actions in function.tables.items()
+        ]
+        for index_name in function.indexes:
+            table, _ = self.index(index_name)
+            granted.append(Permission("index", f"{table.name}/{index_name}", INDEX_ACTIONS))
+        granted += [
+            Permission(kind, name, tuple(sorted(actions)))
+            for (kind, name), actions in queues.items()
+        ]
+        granted += [Permission("secret", name, SECRET_READ_ACTIONS) for name in function.secrets]
+        return granted
+
     def static_environment(self, function: Function) -> dict[str, str]:
         """Variables whose values the topology itself fixes: its limits, index names and, for an
         API function, its routes (operation id -> method, path, scopes)."""
@@ -375,6 +498,11 @@ class Topology:
             except KeyError as unknown:
                 problems.append(f"{function.name}: {unknown.args[0]}")
                 continue
+            for table_name, actions in function.tables.items():
+                if unknown_actions := sorted(set(actions) - TABLE_ACTIONS):
+                    problems.append(
+                        f"{function.name}: {table_name}: not table actions: {unknown_actions}"
+                    )
             if function.reschedules and function.event_source is None:
                 problems.append(f"{function.name}: reschedules without an event source")
             problems += self._ownership_problems(function)
@@ -509,6 +637,43 @@ WEBHOOK_ISOLATION = {
     "WEBHOOK_CIRCUIT_RECOVERY_SECONDS": "60",
 }
 
+# Alarms --------------------------------------------------------------------------------------
+# Every threshold of the alarms the CDK app creates (infra/cdk/monitoring.py); each alarm has a
+# runbook entry in docs/operations.md. Per-queue oldest-message thresholds are on the queues.
+
+
+@dataclass(frozen=True)
+class AlarmThresholds:
+    period_s: int = 300  # the evaluation period of every alarm but saturation
+    evaluation_periods: int = 1
+    dlq_messages: int = 1  # any message in a dead-letter queue
+    api_5xx_rate: float = 0.01  # share of requests answered 5XX in a period
+    api_p99_latency_ms: int = 3000  # p99 of API Gateway's Latency in a period
+    function_errors: int = 1  # failed invocations of one function in a period
+    function_throttles: int = 1  # throttled invocations of one function in a period
+    # a consumer at or above this share of its event source's maximum concurrency (percent),
+    # minute after minute, for this long: its queue is filling faster than it drains
+    consumer_saturation_percent: int = 100
+    consumer_saturation_minutes: int = 15
+    # the share of failed webhooks, WebhooksFailed / (WebhooksDelivered + WebhooksFailed) (the
+    # notifier's EMF metrics), for this many periods in a row
+    webhook_failure_rate: float = 0.25
+    webhook_failure_periods: int = 3
+
+
+ALARMS = AlarmThresholds()
+# The notifier's EMF metrics (namespace METRICS_NAMESPACE, dimension service) behind the
+# webhook failure alarm and the dashboard, and the component whose stack holds that alarm.
+WEBHOOK_METRICS = {
+    "delivered": "WebhooksDelivered",
+    "failed": "WebhooksFailed",
+    "latency": "WebhookDeliveryLatency",
+}
+WEBHOOK_METRICS_COMPONENT = NOTIFICATIONS.name
+# The orders component's EMF metrics the dashboard shows (functions/orders/domain/service.py).
+ORDER_METRICS = ("OrdersAccepted", "OrdersConfirmed", "OrdersRejected")
+SETTLEMENT_LATENCY_METRIC = "SettlementLatency"  # ms from acceptance to settlement
+
 # Queues and the messages they carry ----------------------------------------------------------
 
 ORDER_PLACED = "order.placed@1"
@@ -532,6 +697,8 @@ NOTIFICATIONS_QUEUE = Queue(
     # a safety net above the notifier's own cap, for crashes and unreadable messages
     max_receive_count=WEBHOOK_MAX_ATTEMPTS + 3,
     component=NOTIFICATIONS.name,
+    # an event is retried for about 5 hours (the schedule above) before it is given up
+    oldest_message_alarm_s=6 * 3600,
     carries=(WEBHOOK_REQUESTED,),
     # a fair queue: producers set a MessageGroupId per client (the order's client), so one
     # client's backlog never starves the others' events (SQS fair queues, docs/webhooks.md)
@@ -552,7 +719,14 @@ ORDER_API = Function(
     description="REST API: validates requests, records orders and enqueues them (202).",
     timeout_s=10,
     component=ORDERS.name,
-    tables={"products": "read", "orders": "read_write", "idempotency": "read_write"},
+    tables={
+        # get_product, list_products (a paginated scan)
+        "products": ("GetItem", "Scan"),
+        # insert_order, get_order, delete_accepted_order (an order that could not be queued)
+        "orders": ("PutItem", "GetItem", "DeleteItem"),
+        # Powertools' DynamoDBPersistenceLayer (its documented four)
+        "idempotency": ("GetItem", "PutItem", "UpdateItem", "DeleteItem"),
+    },
     indexes=("byIdempotencyKey",),
     sends_to=("orders",),
     environment={
@@ -568,7 +742,12 @@ ORDER_WORKER = Function(
     description="Consumes the orders queue: settles orders, records how their webhooks went.",
     timeout_s=30,
     component=ORDERS.name,
-    tables={"products": "read_write", "orders": "read_write"},
+    tables={
+        # get_products (BatchGetItem); confirm_order's TransactWriteItems Update per line
+        "products": ("BatchGetItem", "UpdateItem"),
+        # get_order; reject_order, record_delivery, mark_published and the transaction's Update
+        "orders": ("GetItem", "UpdateItem"),
+    },
     sends_to=("notifications",),
     event_source=EventSource(queue="orders", batch_size=10, max_concurrency=5),
 )
@@ -580,9 +759,12 @@ NOTIFIER = Function(
     # one deadline plus the bookkeeping, far inside the timeout
     timeout_s=60,
     component=NOTIFICATIONS.name,
-    # its records of events, and each destination's circuit state (Powertools' breaker)
-    tables={"deliveries": "read_write"},
-    sends_to=("orders",),  # webhook.delivery-updated: the outcome, back to its order
+    # its records of events (DeliveriesStore.get, .record) and each destination's circuit
+    # state (Powertools' breaker: get_item, put_item, update_item)
+    tables={"deliveries": ("GetItem", "PutItem", "UpdateItem")},
+    # webhook.delivery-updated back to its order; a paused destination's event re-sent to its
+    # own queue to wait (queues.postpone)
+    sends_to=("orders", "notifications"),
     secrets=("webhook-signing",),
     # 5 environments x 10 concurrent records: 50 attempts in flight at most, of which one
     # destination holds at most 2 per environment; still a ceiling that never floods receivers
@@ -598,7 +780,7 @@ SWEEPER = Function(
     description="Heals orders left ACCEPTED without a message: re-enqueues them.",
     timeout_s=60,
     component=ORDERS.name,
-    tables={"orders": "read_write"},
+    tables={"orders": ("GetItem", "UpdateItem")},  # get_order, count_reenqueue
     indexes=("awaitingSettlement",),
     sends_to=("orders",),
     schedule_minutes=5,

@@ -21,7 +21,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.cdk.nag import acknowledge
-from infra.cdk.naming import construct_id
+from infra.cdk.naming import api_name, construct_id
 from infra.draft4 import to_draft4
 from infra.topology import (
     API_KEY_HEADER,
@@ -38,7 +38,6 @@ from infra.topology import (
 # them equal): the app reads these files and never imports Lambda code.
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "events" / "schemas"
 STAGE_NAME = "v1"
-LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 
 PROBLEM_JSON = "application/problem+json"
 # API Gateway's own errors: `<prefix>gateway-<response type>`, apart from the function's types.
@@ -87,10 +86,11 @@ class Api(Construct):
         user_pool: cognito.IUserPool,
         app_clients: Sequence[AppClient],
         removal_policy: RemovalPolicy,
+        log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, id)
         access_logs = logs.LogGroup(
-            self, "AccessLogs", retention=LOG_RETENTION, removal_policy=removal_policy
+            self, "AccessLogs", retention=log_retention, removal_policy=removal_policy
         )
         authorizer = apigateway.CognitoUserPoolsAuthorizer(
             self, "Authorizer", cognito_user_pools=[user_pool]
@@ -98,7 +98,7 @@ class Api(Construct):
         self.rest_api = apigateway.RestApi(
             self,
             "RestApi",
-            rest_api_name=f"{Stack.of(self).stack_name}-api",
+            rest_api_name=api_name(Stack.of(self).stack_name),  # its metrics' ApiName
             description="Asynchronous order API: accepts orders and queues them for settlement.",
             endpoint_types=[apigateway.EndpointType.REGIONAL],
             # Execution logging needs the account-level API Gateway role: a singleton per

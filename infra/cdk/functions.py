@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration, IgnoreMode, RemovalPolicy
+from aws_cdk import Duration, IgnoreMode
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.cdk.messaging import ImportedQueues
 from infra.cdk.nag import acknowledge
-from infra.cdk.naming import construct_id
+from infra.cdk.naming import construct_id, function_name
 from infra.cdk.secrets import Secrets
+from infra.cdk.stage import StageSettings
 from infra.cdk.storage import Storage
-from infra.topology import Access, Function, Topology
+from infra.topology import Function, Permission, Topology
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 # Caches and editor litter would change the asset hash without changing the code
@@ -35,7 +35,6 @@ ASSET_EXCLUDES = [
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
-LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 # Public parameter naming the newest Powertools v3 layer for this runtime and architecture;
 # CloudFormation resolves it at deploy time, so synth needs no AWS access.
 POWERTOOLS_LAYER_PARAMETER = (
@@ -44,30 +43,6 @@ POWERTOOLS_LAYER_PARAMETER = (
 # EventBridge retries an invocation it could not hand to Lambda (throttling, service errors).
 SCHEDULE_DELIVERY_RETRIES = 2
 
-# Table grants: CDK's grant_read_data/grant_write_data actions without the stream-only ones
-# (no table has a stream). An index is granted by name, Query only, to the functions that
-# declare they query it.
-TABLE_READ_ACTIONS = (
-    "dynamodb:BatchGetItem",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:DescribeTable",
-    "dynamodb:GetItem",
-    "dynamodb:Query",
-    "dynamodb:Scan",
-)
-TABLE_WRITE_ACTIONS = (
-    "dynamodb:BatchWriteItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:DescribeTable",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-)
-INDEX_READ_ACTIONS = ("dynamodb:Query",)
-TABLE_ACTIONS: dict[Access, tuple[str, ...]] = {
-    "read": TABLE_READ_ACTIONS,
-    "write": TABLE_WRITE_ACTIONS,
-    "read_write": tuple(sorted(set(TABLE_READ_ACTIONS + TABLE_WRITE_ACTIONS))),
-}
 XRAY_REASON = (
     "Active tracing: X-Ray's xray:PutTraceSegments and xray:PutTelemetryRecords do not support "
     "resource-level permissions, so AWS requires Resource '*' for them; the synth tests pin that "
@@ -92,14 +67,14 @@ class Functions(Construct):
         storage: Storage,
         queues: ImportedQueues,
         secrets: Secrets,
-        removal_policy: RemovalPolicy,
+        settings: StageSettings,
     ) -> None:
         super().__init__(scope, id)
         self._topology = topology
         self._storage = storage
         self._queues = queues
         self._secrets = secrets
-        self._removal_policy = removal_policy
+        self._settings = settings
         self._code = lambda_.Code.from_asset(
             str(FUNCTIONS_DIR),
             exclude=asset_excludes(topology, component),
@@ -140,16 +115,22 @@ class Functions(Construct):
             description=f"{spec.name}: its own log group and its topology grants",
         )
         log_group = logs.LogGroup(
-            self, f"{name}Logs", retention=LOG_RETENTION, removal_policy=self._removal_policy
+            self,
+            f"{name}Logs",
+            retention=self._settings.log_retention,
+            removal_policy=self._settings.removal_policy,
         )
         log_group.grant_write(role)
         environment = self._topology.static_environment(spec) | {
             variable: self._resource_values[variable]
             for variable in self._topology.environment_names(spec)
         }
+        serves_api = any(route.function == spec.name for route in self._topology.routes)
         function = lambda_.Function(
             self,
             name,
+            # a fixed name: the stage's dashboard and alarms chart it from any stack
+            function_name=function_name(spec.name, self._settings.prefix),
             description=spec.description,
             code=self._code,
             handler=spec.handler,
@@ -160,6 +141,11 @@ class Functions(Construct):
             memory_size=spec.memory_mb,
             environment=environment,
             tracing=lambda_.Tracing.ACTIVE,
+            # the API's share of the account's concurrency, reserved: a flood of requests
+            # cannot starve the consumers (or other workloads), nor be starved (CKV_AWS_115)
+            reserved_concurrent_executions=(
+                self._settings.stage.api_reserved_concurrency if serves_api else None
+            ),
             role=role,
             log_group=log_group,
         )
@@ -167,28 +153,26 @@ class Functions(Construct):
         acknowledge(
             role.node.find_child("DefaultPolicy"), "IAM5", XRAY_REASON, finding="Resource::*"
         )
-        for table_name in spec.tables:
-            self._grant_table(function, spec, table_name)
-        for queue_name in spec.sends_to:
-            self._queues.queues[queue_name].grant_send_messages(function)
-        # A consumer dead-letters unknown message types into its own queue's DLQ itself.
-        for queue_name in self._topology.dead_letters(spec):
-            self._queues.dead_letter_queues[queue_name].grant_send_messages(function)
-        for secret_name in spec.secrets:
-            self._secrets.secrets[secret_name].grant_read(function)
+        # Exactly the topology's permissions, one statement per resource: CDK's grant_* helpers
+        # would add actions the code never calls (grant_read_data: Scan, Query, DescribeTable;
+        # SqsEventSource: ChangeMessageVisibility, GetQueueUrl; a secret's DescribeSecret).
+        for permission in self._topology.permissions(spec):
+            iam.Grant.add_to_principal(
+                grantee=function,
+                actions=permission.iam_actions,
+                resource_arns=[self._arn(permission)],
+            )
         if (source := spec.event_source) is not None:
-            queue = self._queues.queues[source.queue]
-            if spec.reschedules:  # it sets its messages' next attempt itself
-                queue.grant(function, "sqs:ChangeMessageVisibility")
             window = source.max_batching_window_s
-            function.add_event_source(
-                event_sources.SqsEventSource(
-                    queue,
-                    batch_size=source.batch_size,
-                    max_batching_window=Duration.seconds(window) if window > 0 else None,
-                    max_concurrency=source.max_concurrency,
-                    report_batch_item_failures=True,
-                )
+            # A mapping without SqsEventSource's own grant: the role already has the
+            # topology's consumer actions on this queue.
+            function.add_event_source_mapping(
+                f"{name}EventSource",
+                event_source_arn=self._queues.queues[source.queue].queue_arn,
+                batch_size=source.batch_size,
+                max_batching_window=Duration.seconds(window) if window > 0 else None,
+                max_concurrency=source.max_concurrency,
+                report_batch_item_failures=True,
             )
         if (minutes := spec.schedule_minutes) is not None:
             # A tick is worth running only until the next one is due, and the next tick is the
@@ -211,25 +195,19 @@ class Functions(Construct):
             )
         return function
 
-    def _grant_table(self, function: lambda_.Function, spec: Function, table_name: str) -> None:
-        """The declared access to the table and Query on each of its indexes the function
-        declares it queries, by name (CDK's table grants cover `<table>/index/*`, which would
-        include any index added later)."""
-        table = self._storage.tables[table_name]
-        iam.Grant.add_to_principal(
-            grantee=function,
-            actions=list(TABLE_ACTIONS[spec.tables[table_name]]),
-            resource_arns=[table.table_arn],
-        )
-        indexes = [
-            i.name for i in self._topology.table(table_name).indexes if i.name in spec.indexes
-        ]
-        if indexes:
-            iam.Grant.add_to_principal(
-                grantee=function,
-                actions=list(INDEX_READ_ACTIONS),
-                resource_arns=[f"{table.table_arn}/index/{name}" for name in indexes],
-            )
+    def _arn(self, permission: Permission) -> str:
+        """The ARN a permission is on: an index by name (CDK's table grants cover
+        `<table>/index/*`, which would include any index added later)."""
+        if permission.kind == "table":
+            return str(self._storage.tables[permission.name].table_arn)
+        if permission.kind == "index":
+            table, index = permission.name.split("/")
+            return f"{self._storage.tables[table].table_arn}/index/{index}"
+        if permission.kind == "queue":
+            return str(self._queues.queues[permission.name].queue_arn)
+        if permission.kind == "dlq":
+            return str(self._queues.dead_letter_queues[permission.name].queue_arn)
+        return str(self._secrets.secrets[permission.name].secret_arn)
 
 
 def asset_excludes(topology: Topology, component: str) -> list[str]:

@@ -14,7 +14,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra.cdk.naming import APP_NAME, QueueAttribute, construct_id, queue_parameter
+from infra.cdk.naming import DEFAULT_PREFIX, QueueAttribute, construct_id, queue_parameter
 from infra.topology import Queue, Topology
 
 
@@ -23,7 +23,7 @@ class Messaging(Construct):
     each URL and ARN published as an SSM parameter."""
 
     def __init__(
-        self, scope: Construct, id: str, *, topology: Topology, app_name: str = APP_NAME
+        self, scope: Construct, id: str, *, topology: Topology, app_name: str = DEFAULT_PREFIX
     ) -> None:
         super().__init__(scope, id)
         self.queues: dict[str, sqs.Queue] = {}
@@ -80,7 +80,7 @@ class ImportedQueues(Construct):
         topology: Topology,
         queue_names: set[str],
         dlq_names: set[str],
-        app_name: str = APP_NAME,
+        app_name: str = DEFAULT_PREFIX,
     ) -> None:
         super().__init__(scope, id)
         self.queues: dict[str, sqs.IQueue] = {

@@ -1,14 +1,15 @@
-"""The stacks, drawn like the architecture: a messaging stack that owns the queues, and one stack
-per component that owns its tables, secrets and functions (and, for the component that serves
-it, the API in front of them). Component stacks find the queues through SSM parameters the
-messaging stack writes, never through CloudFormation exports."""
+"""The stacks, drawn like the architecture: a messaging stack that owns the queues (and the
+stage's alarm topic and dashboard), and one stack per component that owns its tables, secrets,
+functions and their alarms (and, for the component that serves it, the API in front of them).
+Component stacks find the queues and the topic through SSM parameters the messaging stack
+writes, never through CloudFormation exports."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from infra.cdk.api import Api
@@ -16,46 +17,34 @@ from infra.cdk.auth import Auth
 from infra.cdk.firewall import Firewall
 from infra.cdk.functions import Functions
 from infra.cdk.messaging import ImportedQueues, Messaging
-from infra.cdk.naming import APP_NAME, construct_id, dlq_output, queue_output
+from infra.cdk.monitoring import (
+    Alarms,
+    AlarmTopic,
+    Dashboard,
+    api_alarms,
+    function_alarms,
+    imported_topic,
+    queue_alarms,
+    webhook_alarm,
+)
+from infra.cdk.naming import api_name, construct_id, dlq_output, queue_output
 from infra.cdk.secrets import Secrets
+from infra.cdk.seeding import CatalogSeed
+from infra.cdk.stage import StageSettings, stage_settings
 from infra.cdk.storage import Storage
-from infra.topology import APP_CLIENTS, AppClient, Topology
-
-REMOVAL_POLICY_CONTEXT = "removalPolicy"
-WAF_CONTEXT = "waf"
-
-
-def removal_policy_from_context(scope: Construct) -> RemovalPolicy:
-    """What happens to tables, log groups and secrets when the stack is deleted.
-
-    RETAIN by default, so deleting a stack never deletes orders. A throwaway stack opts in to
-    deletion with the context value `removalPolicy=destroy`, e.g.
-    `npx cdk deploy -c removalPolicy=destroy`. Any other value is refused.
-    """
-    value = scope.node.try_get_context(REMOVAL_POLICY_CONTEXT)
-    if value is None or value == "retain":
-        return RemovalPolicy.RETAIN
-    if value == "destroy":
-        return RemovalPolicy.DESTROY
-    raise ValueError(f"context {REMOVAL_POLICY_CONTEXT}={value!r}: expected 'retain' or 'destroy'")
-
-
-def waf_from_context(scope: Construct) -> bool:
-    """Whether to put a WAF web ACL in front of the API: off unless `-c waf=true`.
-
-    Off by default because a web ACL costs a monthly fee per ACL and rule plus a fee per million
-    requests, on top of the API's; `true`/`false` (or JSON booleans in cdk.json) only.
-    """
-    value = scope.node.try_get_context(WAF_CONTEXT)
-    if value in (None, False, "false"):
-        return False
-    if value in (True, "true"):
-        return True
-    raise ValueError(f"context {WAF_CONTEXT}={value!r}: expected 'true' or 'false'")
+from infra.topology import (
+    APP_CLIENTS,
+    PRODUCTS_TABLE,
+    WEBHOOK_METRICS_COMPONENT,
+    AppClient,
+    Topology,
+)
 
 
 class MessagingStack(Stack):
-    """Every topology queue and its DLQ, their URLs and ARNs as SSM parameters: nothing else.
+    """Every topology queue and its DLQ, their URLs and ARNs as SSM parameters; and the stage's
+    monitoring that belongs to no component: the alarm topic, the queue alarms, the dashboard
+    (docs/operations.md says why here).
 
     The queues live here, not in the stack of the component that consumes them, because
     components send to each other's queues (orders -> notifications and back): owned by the
@@ -68,11 +57,30 @@ class MessagingStack(Stack):
         id: str,
         *,
         topology: Topology,
-        app_name: str = APP_NAME,
+        settings: StageSettings | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id, **kwargs)
-        messaging = Messaging(self, "Messaging", topology=topology, app_name=app_name)
+        settings = settings or stage_settings(self)
+        prefix = settings.prefix
+        messaging = Messaging(self, "Messaging", topology=topology, app_name=prefix)
+        topic = AlarmTopic(
+            self,
+            "AlarmTopic",
+            app_name=prefix,
+            email=settings.alarm_email,
+            removal_policy=settings.removal_policy,
+        )
+        alarms = Alarms(self, "Alarms", topic=topic.topic, app_name=prefix)
+        queue_alarms(alarms, topology, messaging.queues, messaging.dead_letter_queues)
+        Dashboard(
+            self,
+            "Dashboard",
+            topology=topology,
+            app_name=prefix,
+            queues=messaging.queues,
+            dead_letter_queues=messaging.dead_letter_queues,
+        )
         for name, queue in messaging.queues.items():
             CfnOutput(self, queue_output(name), value=queue.queue_url)
         for name, dlq in messaging.dead_letter_queues.items():
@@ -92,7 +100,7 @@ class ComponentStack(Stack):
         topology: Topology,
         component: str,
         app_clients: Sequence[AppClient] = APP_CLIENTS,
-        app_name: str = APP_NAME,
+        settings: StageSettings | None = None,
         **kwargs: Any,
     ) -> None:
         if problems := topology.validate():
@@ -104,7 +112,8 @@ class ComponentStack(Stack):
         if serves_api and not app_clients:
             raise ValueError("no app clients: nobody could call the API (every method needs a key)")
         super().__init__(scope, id, **kwargs)
-        removal_policy = removal_policy_from_context(self)
+        settings = settings or stage_settings(self)
+        removal_policy = settings.removal_policy
 
         specs = [f for f in topology.functions if f.component == component]
         consumed = {f.event_source.queue for f in specs if f.event_source is not None}
@@ -120,7 +129,7 @@ class ComponentStack(Stack):
             topology=topology,
             queue_names=consumed | {q for f in specs for q in topology.queue_urls_needed(f)},
             dlq_names={q for f in specs for q in topology.dead_letters(f)},
-            app_name=app_name,
+            app_name=settings.prefix,
         )
         functions = Functions(
             self,
@@ -130,10 +139,19 @@ class ComponentStack(Stack):
             storage=storage,
             queues=queues,
             secrets=secrets,
-            removal_policy=removal_policy,
+            settings=settings,
         )
+        if settings.seed_catalog and PRODUCTS_TABLE.name in storage.tables:
+            CatalogSeed(self, "CatalogSeed", table=storage.tables[PRODUCTS_TABLE.name])
+        alarms = Alarms(
+            self, "Alarms", topic=imported_topic(self, settings.prefix), app_name=settings.prefix
+        )
+        function_alarms(alarms, topology, functions.by_name)
+        if component == WEBHOOK_METRICS_COMPONENT:
+            webhook_alarm(alarms)
         if serves_api:
-            self._api(topology, functions, app_clients, removal_policy)
+            self._api(topology, functions, app_clients, settings)
+            api_alarms(alarms, api_name(self.stack_name))
         for name, table in storage.tables.items():
             CfnOutput(self, f"{construct_id(name)}TableName", value=table.table_name)
         for name, secret in secrets.secrets.items():
@@ -144,10 +162,11 @@ class ComponentStack(Stack):
         topology: Topology,
         functions: Functions,
         app_clients: Sequence[AppClient],
-        removal_policy: RemovalPolicy,
+        settings: StageSettings,
     ) -> None:
         """The REST API in front of the component's API function, its OAuth2 clients, usage
-        plans and (with `-c waf=true`) web ACL, and the outputs a client needs."""
+        plans and (with the stage's WAF setting) web ACL, and the outputs a client needs."""
+        removal_policy = settings.removal_policy
         auth = Auth(self, "Auth", app_clients=app_clients, removal_policy=removal_policy)
         api = Api(
             self,
@@ -157,8 +176,9 @@ class ComponentStack(Stack):
             user_pool=auth.user_pool,
             app_clients=app_clients,
             removal_policy=removal_policy,
+            log_retention=settings.log_retention,
         )
-        if waf_from_context(self):
+        if settings.waf:
             Firewall(self, "Firewall", stage=api.rest_api.deployment_stage)
 
         CfnOutput(self, "ApiUrl", value=api.rest_api.url, description="Base URL of the stage")

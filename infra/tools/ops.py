@@ -1,13 +1,18 @@
-"""`orders-ops`: inspect the dead-letter queues and move their messages back, locally or on AWS.
+"""`orders-ops`: see the queues, inspect and redrive dead letters, load the catalog, locally or
+on AWS.
 
+    orders-ops status                            [TARGET] [--json]
     orders-ops dlq list                          [TARGET] [--json]
     orders-ops dlq show QUEUE [--max N]          [TARGET] [--json]
     orders-ops dlq redrive QUEUE [--rate N] [--max M] [TARGET]
+    orders-ops catalog load FILE [--reset-stock] [TARGET]
+    orders-ops catalog show                      [TARGET] [--json]
 
 TARGET is `--local` (the runtime `make run` started, described in .local/runtime.json),
-`--state-file PATH` (another such description) or `--stack NAME [--region R]` (a deployment:
-the app's stack prefix, `AsyncOrders`, or its messaging stack, `AsyncOrders-Messaging`, whose
-outputs `<Name>QueueUrl` and `<Name>DlqUrl` locate the queues). QUEUE is a topology queue name
+`--state-file PATH` (another such description) or `--stack NAME [--region R]` (a deployed stage:
+its stacks' prefix, `AsyncOrders-prod` or `AsyncOrders-dev`, or its messaging stack,
+`AsyncOrders-prod-Messaging`, whose outputs `<Name>QueueUrl` and `<Name>DlqUrl` locate the
+queues). QUEUE is a topology queue name
 (`orders`, `notifications`) or its dead-letter queue's (`orders-dlq`).
 
 Exit codes: 0 done; 1 failed (no runtime or stack, an AWS error, messages left behind);
@@ -38,9 +43,18 @@ from botocore.exceptions import (
     NoRegionError,
 )
 
-from infra.cdk.naming import APP_NAME, MESSAGING, dlq_output, queue_output, stack_name
+from infra import catalog
+from infra.cdk.naming import (
+    DEFAULT_PREFIX,
+    MESSAGING,
+    construct_id,
+    dlq_output,
+    function_name,
+    queue_output,
+    stack_name,
+)
 from infra.local.state import STATE_FILE, state_file
-from infra.topology import TOPOLOGY, Topology
+from infra.topology import PRODUCTS_TABLE, TOPOLOGY, Topology
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -62,6 +76,7 @@ MOVE_TASK_MAX_RATE = 500  # StartMessageMoveTask's MaxNumberOfMessagesPerSecond 
 PEEK_HOLD_S = 30  # how long `show` hides what it samples if it dies before releasing it
 MOVE_HOLD_S = 30  # how long `redrive` hides a batch between receiving and deleting it
 BODY_PREVIEW_CHARS = 2000
+STATUS_SAMPLE_MAX = 100  # dead letters sampled locally for their age and failure reasons
 
 # Error codes an endpoint gives for an action it does not have (emulators, older partitions).
 ACTION_MISSING_CODES = frozenset(
@@ -89,6 +104,10 @@ class UnknownQueue(OpsError):
     exit_code = EXIT_USAGE
 
 
+class UsageError(OpsError):
+    exit_code = EXIT_USAGE
+
+
 class NoLocalRuntime(OpsError):
     pass
 
@@ -106,6 +125,12 @@ class Target:
     region: str | None
     endpoint_url: str | None  # set for the local runtime
     description: str
+    tables: dict[str, str] = field(default_factory=dict)  # topology name -> table (local)
+    prefix: str | None = None  # a deployed stage's stack prefix: AsyncOrders-prod
+
+    @property
+    def local(self) -> bool:
+        return self.endpoint_url is not None
 
 
 def local_target(state_file: Path) -> Target:
@@ -120,16 +145,19 @@ def local_target(state_file: Path) -> Target:
         sources, dlqs = state["queueUrls"], state["deadLetterQueueUrls"]
         queues = {name: QueuePair(sources[name], dlq) for name, dlq in dlqs.items()}
         endpoint_url, region = str(state["endpointUrl"]), str(state["region"])
+        tables = {str(k): str(v) for k, v in state.get("tableNames", {}).items()}
     except (KeyError, TypeError, AttributeError) as error:
         raise NoLocalRuntime(
             f"{state_file} does not describe a local runtime (no {error}): restart `make run`"
         ) from None
-    return Target(queues, region, endpoint_url, f"the local runtime at {endpoint_url}")
+    return Target(
+        queues, region, endpoint_url, f"the local runtime at {endpoint_url}", tables=tables
+    )
 
 
 def messaging_stack(name: str) -> str:
-    """The stack that owns the queues: `AsyncOrders` (the app's prefix) -> `AsyncOrders-Messaging`;
-    the messaging stack's own name stays as it is."""
+    """The stack that owns the queues: `AsyncOrders-prod` (a stage's prefix) ->
+    `AsyncOrders-prod-Messaging`; the messaging stack's own name stays as it is."""
     suffix = stack_name(MESSAGING, app_name="")  # "-Messaging"
     return name if name.endswith(suffix) else f"{name}{suffix}"
 
@@ -138,16 +166,7 @@ def stack_queues(cloudformation: Any, name: str, topology: Topology = TOPOLOGY) 
     """Each topology queue's URLs from the messaging stack's outputs `<Name>QueueUrl` and
     `<Name>DlqUrl` (`name`: the app's prefix or the messaging stack's name)."""
     stack = messaging_stack(name)
-    try:
-        stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
-    except ClientError as error:
-        # CloudFormation answers ValidationError ("Stack with id X does not exist") for a missing
-        # stack, and for nothing else a plain name could cause.
-        if error.response.get("Error", {}).get("Code") != "ValidationError":
-            raise
-        message = error.response.get("Error", {}).get("Message", "")
-        raise StackNotFound(f"stack {stack!r} not found: {message}") from None
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    outputs = stack_outputs(cloudformation, stack)
     queues: dict[str, QueuePair] = {}
     for queue in topology.queues:
         source, dlq = outputs.get(queue_output(queue.name)), outputs.get(dlq_output(queue.name))
@@ -159,6 +178,42 @@ def stack_queues(cloudformation: Any, name: str, topology: Topology = TOPOLOGY) 
             f" is it this project's messaging stack ({stack_name(MESSAGING)})?"
         )
     return queues
+
+
+def stack_outputs(cloudformation: Any, stack: str) -> dict[str, str]:
+    try:
+        stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+    except ClientError as error:
+        # CloudFormation answers ValidationError ("Stack with id X does not exist") for a missing
+        # stack, and for nothing else a plain name could cause.
+        if error.response.get("Error", {}).get("Code") != "ValidationError":
+            raise
+        message = error.response.get("Error", {}).get("Message", "")
+        raise StackNotFound(f"stack {stack!r} not found: {message}") from None
+    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+
+
+def stage_prefix(name: str) -> str:
+    """`AsyncOrders-prod-Messaging` or `AsyncOrders-prod` -> `AsyncOrders-prod`."""
+    return messaging_stack(name).removesuffix(stack_name(MESSAGING, app_name=""))
+
+
+def products_table(target: Target, make_client: ClientFactory) -> str:
+    """The products table: the local runtime's, or the orders stack's `ProductsTableName`."""
+    if target.local:
+        try:
+            return target.tables[PRODUCTS_TABLE.name]
+        except KeyError:
+            raise NoLocalRuntime(
+                "the local runtime's state file names no products table: restart `make run`"
+            ) from None
+    assert target.prefix is not None
+    stack = stack_name(PRODUCTS_TABLE.component, target.prefix)
+    output = f"{construct_id(PRODUCTS_TABLE.name)}TableName"
+    outputs = stack_outputs(make_client("cloudformation", target.region, None), stack)
+    if output not in outputs:
+        raise StackNotFound(f"stack {stack!r} has no {output} output")
+    return outputs[output]
 
 
 def find_queue(queues: Queues, name: str) -> QueuePair:
@@ -188,9 +243,17 @@ class DlqStatus:
         return self.visible + self.in_flight
 
 
-def list_dlqs(sqs: SQSClient, queues: Queues, cloudwatch: Any = None) -> list[DlqStatus]:
-    """Every dead-letter queue's approximate depth and, when CloudWatch has it, oldest age."""
+def list_dlqs(
+    sqs: SQSClient, queues: Queues, cloudwatch: Any = None, *, sample: bool = False
+) -> list[DlqStatus]:
+    """Every dead-letter queue's approximate depth and, when CloudWatch has it, oldest age;
+    with `sample` (locally: moto has no SQS metrics) the age of the oldest of the messages
+    received to read their SentTimestamp, which raises their receive counts by one."""
     ages = _oldest_ages(cloudwatch, [pair.dlq_url for pair in queues.values()])
+    if sample:
+        for pair in queues.values():
+            if pair.dlq_url not in ages and (age := sampled_age(sqs, pair.dlq_url)) is not None:
+                ages[pair.dlq_url] = age
     statuses = []
     for name, pair in queues.items():
         attributes = sqs.get_queue_attributes(
@@ -209,8 +272,17 @@ def list_dlqs(sqs: SQSClient, queues: Queues, cloudwatch: Any = None) -> list[Dl
     return statuses
 
 
+def sampled_age(
+    sqs: SQSClient, queue_url: str, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> float | None:
+    """The age of the oldest of up to STATUS_SAMPLE_MAX messages received (see `peek`)."""
+    sent = [m.sent_at for m in peek(sqs, queue_url, STATUS_SAMPLE_MAX) if m.sent_at is not None]
+    return (now() - min(sent)).total_seconds() if sent else None
+
+
 def _oldest_ages(cloudwatch: Any, dlq_urls: list[str]) -> dict[str, float]:
-    """SQS's ApproximateAgeOfOldestMessage metric, latest datapoint of the last 15 minutes."""
+    """SQS's ApproximateAgeOfOldestMessage metric (any queues' URLs), latest datapoint of the
+    last 15 minutes."""
     if cloudwatch is None or not dlq_urls:
         return {}
     now = datetime.now(UTC)
@@ -229,27 +301,34 @@ def _oldest_ages(cloudwatch: Any, dlq_urls: list[str]) -> dict[str, float]:
         }
         for index, url in enumerate(dlq_urls)
     ]
-    try:
-        results = cloudwatch.get_metric_data(
-            MetricDataQueries=queries,
-            StartTime=now - timedelta(minutes=15),
-            EndTime=now,
-            ScanBy="TimestampDescending",
-        )["MetricDataResults"]
-    except ClientError as error:
-        # the age is a nicety: an operator without cloudwatch:GetMetricData still gets the list
-        if error.response.get("Error", {}).get("Code") not in (
-            "AccessDenied",
-            "AccessDeniedException",
-        ):
-            raise
-        return {}
+    results = _metric_data(
+        cloudwatch, queries, now - timedelta(minutes=15), now, ScanBy="TimestampDescending"
+    )
     by_id = {result["Id"]: result.get("Values", []) for result in results}
     return {
         url: float(by_id[f"q{index}"][0])
         for index, url in enumerate(dlq_urls)
         if by_id.get(f"q{index}")
     }
+
+
+def _metric_data(
+    cloudwatch: Any, queries: list[dict[str, Any]], start: datetime, end: datetime, **extra: str
+) -> list[dict[str, Any]]:
+    """GetMetricData's results; none without cloudwatch:GetMetricData (the figures are a
+    nicety: an operator without that permission still gets the rest)."""
+    try:
+        results: list[dict[str, Any]] = cloudwatch.get_metric_data(
+            MetricDataQueries=queries, StartTime=start, EndTime=end, **extra
+        )["MetricDataResults"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in (
+            "AccessDenied",
+            "AccessDeniedException",
+        ):
+            raise
+        return []
+    return results
 
 
 # dlq show ------------------------------------------------------------------------------------
@@ -545,6 +624,140 @@ def _queue_name(queue_url: str) -> str:
     return queue_url.rstrip("/").rsplit("/", 1)[-1]
 
 
+# status --------------------------------------------------------------------------------------
+
+RECENT_FAILURES_HOURS = 1
+OldestSource = Literal["cloudwatch", "sampled", "unavailable"]
+
+
+@dataclass(frozen=True)
+class QueueState:
+    queue: str  # the topology's name: `orders`, or its DLQ's, `orders-dlq`
+    url: str
+    dead_letters: bool
+    visible: int
+    in_flight: int
+    delayed: int
+    oldest_age_s: float | None
+    oldest_from: OldestSource
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "queue": self.queue,
+            "url": self.url,
+            "deadLetterQueue": self.dead_letters,
+            "visible": self.visible,
+            "inFlight": self.in_flight,
+            "delayed": self.delayed,
+            "oldestAgeSeconds": self.oldest_age_s,
+            "oldestFrom": self.oldest_from,
+        }
+
+
+@dataclass
+class Status:
+    queues: list[QueueState]
+    # local: dead letters sampled (newest first); AWS: function -> (errors, throttles) last hour
+    recent_dead_letters: list[tuple[str, DeadLetter]] = field(default_factory=list)
+    function_failures: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+def status(
+    sqs: SQSClient,
+    queues: Queues,
+    *,
+    cloudwatch: Any = None,
+    functions: Mapping[str, str] | None = None,
+    sample_dead_letters: bool = False,
+    topology: Topology = TOPOLOGY,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Status:
+    """Every queue and DLQ: visible, in flight, delayed, the oldest message's age.
+
+    The age comes from CloudWatch (AWS) when `cloudwatch` is given. With
+    `sample_dead_letters` (locally, where there is no CloudWatch) each DLQ's messages are
+    received to read their SentTimestamp, which raises their receive count (harmless on a DLQ,
+    which has no redrive policy); a live queue is never sampled: the receive count would move
+    its messages toward the DLQ and the consumer would race the look.
+    `functions` (topology name -> deployed name) asks CloudWatch for their recent errors.
+    """
+    urls = [(name, pair.source_url, False) for name, pair in queues.items()] + [
+        (_dlq_name(topology, name), pair.dlq_url, True) for name, pair in queues.items()
+    ]
+    ages = _oldest_ages(cloudwatch, [url for _, url, _ in urls])
+    result = Status(queues=[])
+    for name, url, dead in urls:
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        age: float | None = ages.get(url)
+        source: OldestSource = "cloudwatch" if age is not None else "unavailable"
+        if age is None and dead and sample_dead_letters:
+            letters = peek(sqs, url, STATUS_SAMPLE_MAX)
+            sent = [letter.sent_at for letter in letters if letter.sent_at is not None]
+            if sent:
+                age, source = (now() - min(sent)).total_seconds(), "sampled"
+            result.recent_dead_letters += [(name, letter) for letter in letters]
+        result.queues.append(
+            QueueState(
+                queue=name,
+                url=url,
+                dead_letters=dead,
+                visible=int(attributes.get("ApproximateNumberOfMessages", 0)),
+                in_flight=int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+                delayed=int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
+                oldest_age_s=age,
+                oldest_from=source,
+            )
+        )
+    epoch = datetime.fromtimestamp(0, UTC)
+    result.recent_dead_letters.sort(key=lambda entry: entry[1].sent_at or epoch, reverse=True)
+    if cloudwatch is not None and functions:
+        result.function_failures = _function_failures(cloudwatch, functions, now())
+    return result
+
+
+def _dlq_name(topology: Topology, queue: str) -> str:
+    try:
+        return topology.queue(queue).dlq_name
+    except KeyError:
+        return f"{queue}-dlq"
+
+
+def _function_failures(
+    cloudwatch: Any, functions: Mapping[str, str], now: datetime
+) -> dict[str, tuple[int, int]]:
+    """Each function's Errors and Throttles summed over the last hour."""
+    names = list(functions)
+    queries = [
+        {
+            "Id": f"{metric[0].lower()}{index}",
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": "AWS/Lambda",
+                    "MetricName": metric,
+                    "Dimensions": [{"Name": "FunctionName", "Value": functions[name]}],
+                },
+                "Period": RECENT_FAILURES_HOURS * 3600,
+                "Stat": "Sum",
+            },
+        }
+        for index, name in enumerate(names)
+        for metric in ("Errors", "Throttles")
+    ]
+    results = _metric_data(cloudwatch, queries, now - timedelta(hours=RECENT_FAILURES_HOURS), now)
+    values = {r["Id"]: int(sum(r.get("Values", []))) for r in results}
+    return {
+        name: (values.get(f"e{index}", 0), values.get(f"t{index}", 0))
+        for index, name in enumerate(names)
+    }
+
+
 # The command line ----------------------------------------------------------------------------
 
 
@@ -611,7 +824,8 @@ def _parser() -> argparse.ArgumentParser:
         "--stack",
         default=argparse.SUPPRESS,
         metavar="NAME",
-        help=f"a deployment: the app's stack prefix ({APP_NAME}) or its messaging stack",
+        help=f"a deployed stage: its stack prefix ({DEFAULT_PREFIX}, AsyncOrders-dev) or its "
+        "messaging stack",
     )
     group.add_argument(
         "--region", default=argparse.SUPPRESS, help="the stack's region (default: AWS config)"
@@ -619,10 +833,20 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="orders-ops",
-        description="Inspect and redrive the order system's dead-letter queues.",
+        description="See the order system's queues, inspect and redrive its dead letters, "
+        "load its catalog.",
         parents=[targets],
     )
-    areas = parser.add_subparsers(dest="area", required=True, title="commands", metavar="dlq")
+    areas = parser.add_subparsers(
+        dest="area", required=True, title="commands", metavar="{status,dlq,catalog}"
+    )
+    state = areas.add_parser(
+        "status",
+        help="every queue and DLQ: visible, in flight, delayed, oldest; recent failures",
+        parents=[targets],
+    )
+    state.add_argument("--json", action="store_true", help="machine-readable output")
+    state.set_defaults(command=_status_command)
     dlq = areas.add_parser("dlq", help="dead-letter queues", parents=[targets])
     commands = dlq.add_subparsers(dest="action", required=True)
 
@@ -633,7 +857,10 @@ def _parser() -> argparse.ArgumentParser:
     listing.set_defaults(command=_list_command)
 
     show = commands.add_parser(
-        "show", help="sample messages without consuming them", parents=[targets]
+        "show",
+        help="sample messages; SQS has no peek: each sampled message's receive count goes up by "
+        "one (it stays in the DLQ)",
+        parents=[targets],
     )
     show.add_argument("queue", metavar="QUEUE", help="queue name, e.g. orders or orders-dlq")
     show.add_argument("--max", type=_positive, default=10, metavar="N", help="at most N (10)")
@@ -657,6 +884,24 @@ def _parser() -> argparse.ArgumentParser:
         help="move at most M messages (done client-side: SQS's move task moves everything)",
     )
     move.set_defaults(command=_redrive_command)
+
+    products = areas.add_parser("catalog", help="the products table", parents=[targets])
+    catalog_commands = products.add_subparsers(dest="action", required=True)
+    load = catalog_commands.add_parser(
+        "load",
+        help="upsert products by SKU from a JSON file (an existing stock is kept)",
+        parents=[targets],
+    )
+    load.add_argument("file", type=Path, metavar="FILE", help="e.g. infra/sample_catalog.json")
+    load.add_argument(
+        "--reset-stock",
+        action="store_true",
+        help="also overwrite the stock of products already in the table with the file's",
+    )
+    load.set_defaults(command=_catalog_load_command)
+    listed = catalog_commands.add_parser("show", help="every product", parents=[targets])
+    listed.add_argument("--json", action="store_true", help="machine-readable output")
+    listed.set_defaults(command=_catalog_show_command)
     return parser
 
 
@@ -690,7 +935,13 @@ def _target(args: argparse.Namespace, make_client: ClientFactory) -> Target:
     region = options.get("region")
     queues = stack_queues(make_client("cloudformation", region, None), args.stack)
     where = f" in {region}" if region else ""
-    return Target(dict(queues), region, None, f"stack {messaging_stack(args.stack)}{where}")
+    return Target(
+        dict(queues),
+        region,
+        None,
+        f"stack {messaging_stack(args.stack)}{where}",
+        prefix=stage_prefix(args.stack),
+    )
 
 
 def _boto3_client(service: str, region: str | None, endpoint_url: str | None) -> Any:
@@ -704,8 +955,8 @@ def _boto3_client(service: str, region: str | None, endpoint_url: str | None) ->
 def _list_command(
     args: argparse.Namespace, target: Target, sqs: SQSClient, make_client: ClientFactory
 ) -> int:
-    cloudwatch = make_client("cloudwatch", target.region, target.endpoint_url)
-    statuses = list_dlqs(sqs, target.queues, cloudwatch)
+    cloudwatch = None if target.local else make_client("cloudwatch", target.region, None)
+    statuses = list_dlqs(sqs, target.queues, cloudwatch, sample=target.local)
     if args.json:
         print(
             json.dumps(
@@ -741,6 +992,11 @@ def _list_command(
         left = [cell.ljust(width) for cell, width in zip(row[:2], widths[:2], strict=True)]
         right = [cell.rjust(width) for cell, width in zip(row[2:], widths[2:], strict=True)]
         print("  ".join(left + right).rstrip())
+    if target.local:
+        print(
+            "OLDEST is sampled locally (moto has no CloudWatch metrics): the messages were"
+            " received to read their age, which raised their receive counts by one."
+        )
     return EXIT_OK
 
 
@@ -756,7 +1012,11 @@ def _show_command(
     if not letters:
         print(f"{dlq_name} is empty.")
         return EXIT_OK
-    print(f"{dlq_name}: {len(letters)} message(s) sampled; they stay in the queue.")
+    print(
+        f"{dlq_name}: {len(letters)} message(s) sampled. They stay in the queue, but SQS has no"
+        " read that leaves a message untouched: receiving them raised each one's receive count"
+        " by one (the count shown includes this look)."
+    )
     for number, letter in enumerate(letters, 1):
         sent = _iso(letter.sent_at) if letter.sent_at else "?"
         print(f"\n#{number}  id {letter.message_id}  receives {letter.receive_count}  sent {sent}")
@@ -796,6 +1056,137 @@ def _redrive_command(
         for line in result.undeleted:
             print(f"  {line}")
     return EXIT_FAILED if result.unsent or result.undeleted else EXIT_OK
+
+
+def _status_command(
+    args: argparse.Namespace, target: Target, sqs: SQSClient, make_client: ClientFactory
+) -> int:
+    cloudwatch = None if target.local else make_client("cloudwatch", target.region, None)
+    functions = (
+        {f.name: function_name(f.name, target.prefix) for f in TOPOLOGY.functions}
+        if target.prefix
+        else None
+    )
+    result = status(
+        sqs,
+        target.queues,
+        cloudwatch=cloudwatch,
+        functions=functions,
+        sample_dead_letters=target.local,
+    )
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "queues": [state.to_json() for state in result.queues],
+                    "recentDeadLetters": [
+                        {"deadLetterQueue": name} | letter.to_json()
+                        for name, letter in result.recent_dead_letters
+                    ],
+                    "functionFailures": {
+                        name: {"errors": errors, "throttles": throttles}
+                        for name, (errors, throttles) in result.function_failures.items()
+                    },
+                },
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    marks = {"cloudwatch": "", "sampled": " *", "unavailable": ""}
+    rows = [("QUEUE", "VISIBLE", "IN FLIGHT", "DELAYED", "OLDEST")] + [
+        (
+            state.queue,
+            str(state.visible),
+            str(state.in_flight),
+            str(state.delayed),
+            (_duration(state.oldest_age_s) if state.oldest_age_s is not None else "n/a")
+            + marks[state.oldest_from],
+        )
+        for state in result.queues
+    ]
+    print(f"Queues of {target.description}:")
+    _table(rows)
+    dead = sum(state.visible + state.in_flight for state in result.queues if state.dead_letters)
+    print(f"\nDead letters: {dead}")
+    if target.local:
+        print(
+            "OLDEST: n/a for a live queue locally (moto has no CloudWatch metrics, and reading a"
+            " message means receiving it, which raises its receive count toward the DLQ);"
+            "\n  * sampled: the DLQ's messages were received to read their age, which raised"
+            " their receive counts by one."
+        )
+        if result.recent_dead_letters:
+            print("\nRecent failures (newest dead letters):")
+            for name, letter in result.recent_dead_letters[:5]:
+                reason = letter.attributes.get("failureReason", "redriven after its receives")
+                sent = _iso(letter.sent_at) if letter.sent_at else "?"
+                print(f"  {name}  {letter.message_id}  sent {sent}  {reason}")
+        return EXIT_OK
+    print(f"\nRecent failures (Lambda, last {RECENT_FAILURES_HOURS} h):")
+    if not result.function_failures:
+        print("  none known (no data, or no cloudwatch:GetMetricData)")
+    for name, (errors, throttles) in result.function_failures.items():
+        print(f"  {name}: {errors} error(s), {throttles} throttle(s)")
+    return EXIT_OK
+
+
+def _table(rows: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        cells = [row[0].ljust(widths[0])]
+        cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
+        print("  ".join(cells).rstrip())
+
+
+def _catalog_load_command(
+    args: argparse.Namespace, target: Target, sqs: SQSClient, make_client: ClientFactory
+) -> int:
+    try:
+        products = catalog.read_catalog(args.file)
+    except catalog.CatalogError as error:
+        raise UsageError(str(error)) from None
+    table = products_table(target, make_client)
+    dynamodb = make_client("dynamodb", target.region, target.endpoint_url)
+    result = catalog.load(dynamodb, table, products, reset_stock=args.reset_stock)
+    print(
+        f"Loaded {len(products)} product(s) into {table} ({target.description}): "
+        f"{len(result.created)} new, {len(result.updated)} updated."
+    )
+    for sku, (kept, wanted) in result.stock_kept.items():
+        print(f"  {sku}: stock kept at {kept} (the file says {wanted}; --reset-stock sets it)")
+    for sku, (was, now) in result.stock_reset.items():
+        print(f"  {sku}: stock reset from {was} to {now}")
+    return EXIT_OK
+
+
+def _catalog_show_command(
+    args: argparse.Namespace, target: Target, sqs: SQSClient, make_client: ClientFactory
+) -> int:
+    table = products_table(target, make_client)
+    products = catalog.products_in(
+        make_client("dynamodb", target.region, target.endpoint_url), table
+    )
+    if args.json:
+        print(json.dumps(products, indent=2))
+        return EXIT_OK
+    if not products:
+        print(f"{table} is empty: load a catalog with `orders-ops catalog load FILE`.")
+        return EXIT_OK
+    rows = [("SKU", "PRICE", "AVAILABLE", "NAME")] + [
+        (
+            p["sku"],
+            f"{p['unitPrice']['amount'] / 100:.2f} {p['unitPrice']['currency']}",
+            str(p["available"]),
+            p["name"],
+        )
+        for p in products
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    for row in rows:
+        print(
+            f"{row[0].ljust(widths[0])}  {row[1].rjust(widths[1])}  {row[2].rjust(widths[2])}  {row[3]}"
+        )
+    return EXIT_OK
 
 
 def _preview(body: str) -> str:

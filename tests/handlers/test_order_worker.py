@@ -56,6 +56,30 @@ def test_confirms_an_order_with_catalog_prices_and_reserves_stock(aws: Aws) -> N
     assert order["updatedAt"] > order["createdAt"]
 
 
+def test_settling_publishes_the_time_since_acceptance_as_an_emf_metric(
+    aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    confirmed = place(aws, [{"sku": "KB-001", "quantity": 1}])
+    rejected = place(aws, [{"sku": "ZZ-404", "quantity": 1}])
+    capsys.readouterr()
+
+    run_worker(sqs_event(confirmed, rejected))
+
+    emf = [
+        json.loads(line)
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("{") and '"_aws"' in line
+    ]
+    (document,) = emf
+    (directive,) = document["_aws"]["CloudWatchMetrics"]
+    units = {m["Name"]: m["Unit"] for m in directive["Metrics"]}
+    assert units["SettlementLatency"] == "Milliseconds"
+    assert directive["Dimensions"] == [["service"]]  # few dimensions: the service alone
+    latencies = document["SettlementLatency"]
+    assert len(latencies) == 2  # one per settled order, confirmed or rejected
+    assert all(0 <= value < 60_000 for value in latencies)
+
+
 def test_insufficient_stock_rejects_and_reserves_nothing(aws: Aws) -> None:
     message = place(aws, [{"sku": "KB-001", "quantity": 1}, {"sku": "MN-003", "quantity": 6}])
 

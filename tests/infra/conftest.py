@@ -1,4 +1,5 @@
-"""The app synthesized once a session, as `npx cdk synth` does it, and once more with WAF on."""
+"""The app synthesized once a session as `npx cdk synth` does it (stage prod, the default: WAF on),
+and once as the dev stage (WAF off, data destroyed with the stacks, short logs)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,14 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 
 
 @pytest.fixture(scope="session")
-def synthesized_with_waf(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    return synthesize(tmp_path_factory.mktemp("cdk.out.waf"), waf="true")
+def synthesized_with_waf(synthesized: Synth) -> Synth:
+    """The default stage, prod, has the WAF web ACL."""
+    return synthesized
+
+
+@pytest.fixture(scope="session")
+def synthesized_dev(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    return synthesize(tmp_path_factory.mktemp("cdk.out.dev"), stage="dev")
 
 
 @pytest.fixture(scope="session")

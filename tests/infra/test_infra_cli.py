@@ -54,4 +54,4 @@ def test_cdk_synth_writes_every_stack_offline(tmp_path: Path) -> None:
         for name, template in templates.items()
         if any(r["Type"] == "AWS::ApiGateway::RestApi" for r in template["Resources"].values())
     ]
-    assert with_api == ["AsyncOrders-Orders"]
+    assert with_api == ["AsyncOrders-prod-Orders"]

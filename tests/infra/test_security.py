@@ -17,8 +17,9 @@ from infra.cdk.app import build, stack_names
 from infra.cdk.auth import domain_prefix, scope_name
 from infra.cdk.firewall import MANAGED_RULE_GROUPS
 from infra.cdk.nag import add_security_checks
-from infra.cdk.naming import construct_id, stack_name
-from infra.cdk.stack import ComponentStack, waf_from_context
+from infra.cdk.naming import app_prefix, construct_id, stack_name
+from infra.cdk.stack import ComponentStack
+from infra.cdk.stage import stage_settings
 from infra.draft4 import to_draft4
 from infra.topology import (
     ACCESS_TOKEN_MINUTES,
@@ -51,7 +52,7 @@ REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "events" / "samples" / "api"
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 STACKS = stack_names()
-API_STACK = stack_name(TOPOLOGY.api_function().component)  # AsyncOrders-Orders
+API_STACK = stack_name(TOPOLOGY.api_function().component)  # AsyncOrders-prod-Orders
 # Every acknowledgment, where it is made: adding one means adding it here, with a reason.
 FUNCTION_POLICIES = {
     f"{stack_name(f.component)}/Functions/{construct_id(f.name)}Role/DefaultPolicy"
@@ -77,12 +78,18 @@ def resources(api_template: Json) -> Json:
 # --- cdk-nag --------------------------------------------------------------------------------
 
 
-def test_cdk_nag_finds_no_error_and_warns_only_that_waf_is_off(synthesized: Synth) -> None:
+def test_cdk_nag_finds_no_error_and_warns_only_that_waf_is_off(synthesized_dev: Synth) -> None:
+    synthesized = synthesized_dev  # the dev stage has no WAF
     # The synth itself raises on an unacknowledged error; the report says what is left.
     findings = {(v["ruleName"], v["severity"], path) for v, path in synthesized.violations()}
 
+    dev_api_stack = stack_name(TOPOLOGY.api_function().component, app_prefix("dev"))
     assert findings == {
-        ("AwsSolutions-APIG3", "warning", f"{API_STACK}/Api/RestApi/DeploymentStage.v1/Resource")
+        (
+            "AwsSolutions-APIG3",
+            "warning",
+            f"{dev_api_stack}/Api/RestApi/DeploymentStage.v1/Resource",
+        )
     }
 
 
@@ -304,7 +311,7 @@ def test_the_token_endpoint_client_and_pool_are_stack_outputs(
     assert outputs["UserPoolId"]["Value"] == {"Ref": pool_id}
     # the prefix domain is unique per account: the stack's name, then the account id
     assert domain["Domain"] == {
-        "Fn::Join": ["", ["asyncorders-orders-", {"Ref": "AWS::AccountId"}]]
+        "Fn::Join": ["", ["asyncorders-prod-orders-", {"Ref": "AWS::AccountId"}]]
     }
 
 
@@ -609,8 +616,8 @@ def test_the_model_accepts_what_the_contract_accepts(place_order_model: Json, bo
 # --- WAF ------------------------------------------------------------------------------------
 
 
-def test_there_is_no_waf_by_default(synthesized: Synth) -> None:
-    for template in synthesized.templates.values():
+def test_there_is_no_waf_in_the_dev_stage(synthesized_dev: Synth) -> None:
+    for template in synthesized_dev.templates.values():
         types = [r["Type"] for r in template["Resources"].values()]
         assert [t for t in types if t.startswith("AWS::WAFv2::")] == []
 
@@ -642,9 +649,13 @@ def test_with_waf_true_a_regional_web_acl_guards_the_stage(synthesized_with_waf:
         assert body["type"] == "urn:orders-api:problem:gateway-THROTTLED"
 
 
-def test_waf_is_off_unless_the_context_says_true() -> None:
-    assert waf_from_context(cdk.App()) is False
-    assert waf_from_context(cdk.App(context={"waf": "false"})) is False
-    assert waf_from_context(cdk.App(context={"waf": "true"})) is True
+def test_waf_is_on_in_prod_off_in_dev_and_the_context_overrides_either() -> None:
+    def waf(**context: str) -> bool:
+        return stage_settings(cdk.App(context=context)).waf
+
+    assert waf() is True  # prod, the default stage
+    assert waf(stage="dev") is False
+    assert waf(waf="false") is False
+    assert waf(stage="dev", waf="true") is True
     with pytest.raises(ValueError, match="waf"):
-        waf_from_context(cdk.App(context={"waf": "yes"}))
+        waf(waf="yes")

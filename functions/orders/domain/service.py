@@ -214,6 +214,7 @@ def _settle(order: StoredOrder, store: OrderStore) -> StoredOrder:
                 "Order confirmed", extra={"order_id": order.order_id, "total": total.amount}
             )
             metrics.add_metric(name="OrdersConfirmed", unit="Count", value=1)
+            _settlement_latency(order, settled_at)
             return _settled(
                 order, OrderStatus.CONFIRMED, settled_at, owed, items=lines, total=total
             )
@@ -221,7 +222,14 @@ def _settle(order: StoredOrder, store: OrderStore) -> StoredOrder:
     store.reject_order(order.order_id, reason, settled_at.isoformat(), owed)
     logger.info("Order rejected", extra={"order_id": order.order_id, "reason": reason})
     metrics.add_metric(name="OrdersRejected", unit="Count", value=1)
+    _settlement_latency(order, settled_at)
     return _settled(order, OrderStatus.REJECTED, settled_at, owed, reason=reason)
+
+
+def _settlement_latency(order: StoredOrder, settled_at: datetime) -> None:
+    """How long the order waited between acceptance and settlement (queue, retries, work)."""
+    waited_ms = (settled_at - order.created_at).total_seconds() * 1000
+    metrics.add_metric(name="SettlementLatency", unit="Milliseconds", value=waited_ms)
 
 
 def _settled(
