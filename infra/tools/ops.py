@@ -7,6 +7,7 @@ on AWS.
     orders-ops dlq redrive QUEUE [--rate N] [--max M] [TARGET]
     orders-ops catalog load FILE [--reset-stock] [TARGET]
     orders-ops catalog show                      [TARGET] [--json]
+    orders-ops invoke FUNCTION EVENT_FILE        --local | --state-file PATH
 
 TARGET is `--local` (the runtime `make run` started, described in .local/runtime.json),
 `--state-file PATH` (another such description) or `--stack NAME [--region R]` (a deployed stage:
@@ -838,7 +839,7 @@ def _parser() -> argparse.ArgumentParser:
         parents=[targets],
     )
     areas = parser.add_subparsers(
-        dest="area", required=True, title="commands", metavar="{status,dlq,catalog}"
+        dest="area", required=True, title="commands", metavar="{status,dlq,catalog,invoke}"
     )
     state = areas.add_parser(
         "status",
@@ -902,7 +903,26 @@ def _parser() -> argparse.ArgumentParser:
     listed = catalog_commands.add_parser("show", help="every product", parents=[targets])
     listed.add_argument("--json", action="store_true", help="machine-readable output")
     listed.set_defaults(command=_catalog_show_command)
+    once = areas.add_parser(
+        "invoke",
+        help="run one function once on an event file, as the local runtime does (--local only)",
+        parents=[targets],
+    )
+    once.add_argument("function", help="a topology function name, e.g. order-worker")
+    once.add_argument("event_file", type=Path, help="an event, e.g. events/samples/sqs/orders.json")
+    once.set_defaults(command=_invoke_command)
     return parser
+
+
+def _invoke_command(
+    args: argparse.Namespace, target: Target, sqs: SQSClient, make_client: ClientFactory
+) -> int:
+    if not target.local:
+        raise OpsError("invoke runs functions locally; on AWS use `aws lambda invoke`")
+    from infra.tools import invoke  # the local runtime's Lambda host: only for this command
+
+    path = vars(args).get("state_file") or state_file()
+    return invoke.run(json.loads(Path(path).read_text()), args.function, args.event_file)
 
 
 def _positive(text: str) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from infra.local.runtime import LocalRuntime
-from infra.tools import invoke
+from infra.tools import invoke, ops
 from tests.conftest import SAMPLES
 
 pytestmark = pytest.mark.local
@@ -45,3 +45,17 @@ def test_the_cli_prints_the_result_or_a_clear_error(
     broken.write_text("{")
     assert invoke.run(state, "sweeper", broken) == 2
     assert "cannot read the event" in capsys.readouterr().err
+
+
+def test_orders_ops_invoke_runs_a_function_on_a_sample(
+    runtime: LocalRuntime, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "runtime.json"
+    state.write_text(json.dumps(runtime.describe()))
+    event = SAMPLES / "api" / "get_product.json"
+
+    assert ops.main(["invoke", "order-api", str(event), "--state-file", str(state)]) == 0
+
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["statusCode"] == 200
+    assert json.loads(answer["body"])["sku"] == "KB-001"
