@@ -16,7 +16,7 @@ from pathlib import Path
 
 from infra.topology import SERVICE_OF, TOPOLOGY, ResourceKind, Topology
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[2] / "docs" / "security.md"
 BEGIN = "<!-- permissions:begin (python -m infra.tools.permissions --write) -->"
 END = "<!-- permissions:end -->"
 
