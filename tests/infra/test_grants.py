@@ -45,12 +45,14 @@ EXPECTED: dict[str, dict[tuple[ResourceKind, str], set[str]]] = {
         ("dlq", "orders"): {"sqs:SendMessage"},
     },
     "notifier": {
-        ("table", "deliveries"): {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+        # its records, and each destination's circuit (Powertools' breaker puts and updates it)
+        ("table", "deliveries"): {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
         ("queue", "notifications"): {
             "sqs:ReceiveMessage",
             "sqs:DeleteMessage",
             "sqs:GetQueueAttributes",
             "sqs:ChangeMessageVisibility",
+            "sqs:SendMessage",  # a paused destination's event, postponed on its own queue
         },
         ("queue", "orders"): {"sqs:SendMessage"},
         ("dlq", "notifications"): {"sqs:SendMessage"},
