@@ -616,6 +616,10 @@ def test_a_failed_probe_pauses_the_destination_again(
 
     notify(aws, requested(aws, url, event_id="evt_" + "2" * 32))  # the probe, which fails
     notify(aws, requested(aws, url, event_id="evt_" + "3" * 32))  # paused again
+    updates(aws)
+    notify(aws, requested(aws, url, event_id="evt_" + "3" * 32))  # its copy, still paused
+
+    assert updates(aws) == []  # shown paused once: waiting again floods no one
 
     assert len(receiver.hits("/still-sick")) == 2
     assert aws.delivery("evt_" + "2" * 32)["attempts"] == 1  # type: ignore[index]

@@ -81,6 +81,10 @@ ENVIRONMENT = {
         "WEBHOOK_RETRY_MAX_DELAY_SECONDS": "2",
         "WEBHOOK_CONNECT_TIMEOUT_SECONDS": "1",
         "WEBHOOK_READ_TIMEOUT_SECONDS": "1",
+        # the flaky receiver (half its answers fail) trips its circuit now and then: shrunk
+        # like the schedule, so its paused events are probed within seconds
+        "WEBHOOK_DEFER_SECONDS": "1",
+        "WEBHOOK_CIRCUIT_RECOVERY_SECONDS": "2",
     },
 }
 

@@ -210,10 +210,15 @@ def _pause(
     log: dict[str, Any],
 ) -> None:
     """The destination is paused: the event waits for the probe without an attempt, and its
-    record (so its order) shows the destination paused and when it is tried next."""
+    record (so its order) shows the destination paused and when it is tried next. An event
+    already shown paused just waits again: no write, no update to flood its order with."""
     now = time.time()
     reopens = (paused.opened_at or now) + settings.webhook_circuit_recovery_seconds
     delay = int(min(900, max(settings.webhook_defer_seconds, reopens - now))) + random.randint(0, 2)
+    if existing is not None and existing.state.get("destinationPaused"):
+        logger.info("Webhook destination still paused; event waits", extra=log | {"delay_s": delay})
+        attempt.postpone(delay)
+        return
     state: dict[str, Any] = {
         "orderId": request.order_id,
         "status": DeliveryStatus.PENDING,
