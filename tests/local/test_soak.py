@@ -34,7 +34,7 @@ from tests.local.conftest import Http, Receiver, wait_until
 
 pytestmark = pytest.mark.local
 
-ORDERS = int(os.environ.get("SOAK_ORDERS", "200"))
+ORDERS = int(os.environ.get("SOAK_ORDERS", "120"))  # SOAK_ORDERS=3000 for the long run
 SECRET = "whsec_c29hay10ZXN0LXNpZ25pbmcta2V5LTMyLWJ5dGVzISE="
 SKUS = ["KB-001", "MS-002", "MN-003", "HS-004", "CB-005"]
 CONSUMERS = ("order-worker", "notifier")

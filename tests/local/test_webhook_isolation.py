@@ -25,7 +25,7 @@ pytestmark = pytest.mark.local
 
 SECRET = "whsec_aXNvbGF0aW9uLW9mLXdlYmhvb2stZGVsaXZlcnktdGVzdHM="
 ATTACK_SCHEDULE = {
-    "WEBHOOK_MAX_ATTEMPTS": "3",
+    "WEBHOOK_MAX_ATTEMPTS": "2",
     "WEBHOOK_RETRY_BASE_SECONDS": "1",
     "WEBHOOK_RETRY_MAX_DELAY_SECONDS": "2",
     "WEBHOOK_CONNECT_TIMEOUT_SECONDS": "0.5",
