@@ -13,6 +13,7 @@ from infra.local.provision import provision
 from infra.orders_local import sample_catalog, seed_catalog
 from infra.topology import TOPOLOGY
 from shared import aws as shared_aws
+from tests.conftest import fake_aws_credentials
 from tests.handlers.helpers import WEBHOOK_SECRET, Aws, Receiver
 
 
@@ -28,14 +29,7 @@ def _reset_caches() -> None:
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     """moto with the topology's tables, queues and secrets, the sample catalog, and every
     function's variables set as the stack sets them."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-        "AWS_REGION": "eu-west-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    fake_aws_credentials(monkeypatch)
     with mock_aws():
         dynamodb, sqs = boto3.client("dynamodb"), boto3.client("sqs")
         resources = provision(

@@ -30,7 +30,7 @@ from infra.tools.bench.scenarios import (
 )
 from infra.topology import TOPOLOGY
 from shared import aws as shared_aws
-from tests.conftest import FakeContext
+from tests.conftest import FakeContext, fake_aws_credentials
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -43,14 +43,7 @@ def _reset_clients() -> None:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-        "AWS_REGION": "eu-west-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    fake_aws_credentials(monkeypatch)
     monkeypatch.syspath_prepend(str(BASELINES_DIR))
     with mock_aws(), Receiver() as receiver:
         dynamodb, sqs = boto3.client("dynamodb"), boto3.client("sqs")
