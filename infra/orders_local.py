@@ -46,8 +46,9 @@ def orders_runtime(
     callback_ports: Iterable[int] = (),
     **options: Any,
 ) -> LocalRuntime:
-    """The orders system on a LocalRuntime; `options` are LocalRuntime's own."""
-    secret = webhook_secret or new_webhook_secret()
+    """The orders system on a LocalRuntime; `options` are LocalRuntime's own. Webhooks are
+    signed with `webhook_secret`, by default both `v1a` (ed25519) and `v1` (HMAC)."""
+    secret = webhook_secret or new_webhook_secret(ed25519=True)
     return LocalRuntime(
         topology,
         CODE_DIR,

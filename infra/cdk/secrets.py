@@ -14,11 +14,12 @@ from infra.topology import Secret, Topology
 # Webhooks signing key as it is, or with the optional `whsec_` prefix libraries take.
 KEY_LENGTH = 44
 NO_ROTATION_REASON = (
-    "Rotated by hand, with an overlap, not on a Secrets Manager schedule: the secret holds "
-    "several keys (newest first) during the overlap, the notifier signs with each (several "
-    "signatures in webhook-signature, as Standard Webhooks allows), receivers move to the new "
-    "key, then the old one is dropped. A scheduled rotation would swap the key without the "
-    "receivers knowing it. Procedure: docs/webhooks.md, Key rotation procedure."
+    "Rotated with an overlap, not on a Secrets Manager schedule: `orders-ops webhook-keys add` "
+    "puts a new key beside the old (the secret holds several, newest first), the notifier signs "
+    "with each (several signatures in webhook-signature, as Standard Webhooks allows), receivers "
+    "move to the new key, then `webhook-keys remove` drops the old one. A scheduled rotation "
+    "would swap the key without the receivers knowing it. Procedure: docs/webhooks.md, Key "
+    "rotation procedure."
 )
 
 

@@ -14,6 +14,7 @@ import sys
 import threading
 
 from infra.local.state import state_file  # where `orders-ops --local` looks
+from infra.local.webhook_receiver import describe_signing_keys
 from infra.orders_local import from_environment, local_clients, orders_runtime
 
 
@@ -48,6 +49,7 @@ def main() -> None:
         f"\n  Client         {c.client_id}, secret {c.client_secret}, API key {c.api_key}"
         for c in runtime.clients[1:]
     )
+    signing = describe_signing_keys(runtime.webhook_secret or "")
     print(
         f"""
 Async order API running locally (moto at {runtime.moto_url})
@@ -55,8 +57,8 @@ Async order API running locally (moto at {runtime.moto_url})
   Queues         {", ".join(runtime.resources.queue_urls.values())}
   Dead letters   {", ".join(runtime.resources.dlq_urls.values())}
   Tables         {", ".join(runtime.resources.table_names.values())}
-  Webhooks       signed with {runtime.webhook_secret}
-                 (set WEBHOOK_SECRET to choose it); a verifying receiver is at
+  Webhooks       signed {signing}
+                 (set WEBHOOK_SECRET to choose the keys); a verifying receiver is at
                  {runtime.receiver_url}
   OAuth2         token URL {runtime.token_url} (client credentials)
                  client id {default_client.client_id}, secret {default_client.client_secret}

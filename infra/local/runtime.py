@@ -339,6 +339,7 @@ class LocalRuntime:
             "queueUrls": dict(self.resources.queue_urls),
             "deadLetterQueueUrls": dict(self.resources.dlq_urls),
             "tableNames": dict(self.resources.table_names),
+            "secretArns": dict(self.resources.secret_arns),
             # the local clients' credentials (`make credentials`): the file is the developer's own
             "clients": [
                 {"clientId": c.client_id, "clientSecret": c.client_secret, "apiKey": c.api_key}
@@ -509,9 +510,13 @@ def _code_dirs(topology: Topology, code_dir: CodeDirs | None) -> dict[str, Path]
     return dirs
 
 
-def new_webhook_secret() -> str:
-    """A Standard Webhooks signing key, in the `whsec_<base64>` form libraries take."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+def new_webhook_secret(*, ed25519: bool = False) -> str:
+    """A Standard Webhooks signing secret: an HMAC key in the `whsec_<base64>` form libraries
+    take and, with `ed25519`, an ed25519 key (`whsk_<base64 of a 32-byte seed>`) before it."""
+    hmac_key = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    if not ed25519:
+        return hmac_key
+    return "whsk_" + base64.b64encode(secrets.token_bytes(32)).decode() + " " + hmac_key
 
 
 def _token() -> str:

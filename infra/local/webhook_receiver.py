@@ -1,37 +1,116 @@
-"""A webhook receiver for the local runtime: verifies each delivery with the Standard Webhooks
-reference library and logs it, so `make run` shows the whole loop end to end.
+"""A webhook receiver for the local runtime: verifies each delivery as receivers do and logs
+it, so `make run` shows the whole loop end to end.
 
     POST /_local/webhooks   verify and record a delivery (204, or 401 when the signature is bad)
     GET  /_local/webhooks   every delivery received so far, newest last: its headers, its body
                             and the signature's verdict (`valid`, or why it was refused)
+
+The receiver holds the signing secret's keys, and every one must have verified the delivery:
+each `whsec_` key through the Standard Webhooks reference library (`v1`, HMAC), each `whsk_` key
+through its public key (`v1a`, ed25519, which the reference Python library does not verify), with
+the same header and 5-minute timestamp checks (`verify_v1a`).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from infra.local.gateway import GatewayRequestHandler
 
 PATH = "/_local/webhooks"
+TOLERANCE_S = 5 * 60  # Standard Webhooks' timestamp tolerance, the reference library's
+
+
+def public_key_of(signing_key: str) -> str:
+    """The `whpk_<base64>` public key of a `whsk_<base64 seed>` signing key."""
+    seed = base64.b64decode(signing_key.removeprefix("whsk_"))
+    raw = Ed25519PrivateKey.from_private_bytes(seed).public_key()
+    return "whpk_" + base64.b64encode(raw.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+
+
+def describe_signing_keys(secret: str) -> str:
+    """What a receiver needs of each key: the `whsec_` key itself (v1), or a `whsk_` key's
+    public key (v1a); a whitespace-separated secret names one per line."""
+    return "\n                 ".join(
+        f"v1a (ed25519), public key {public_key_of(key)}"
+        if key.startswith("whsk_")
+        else f"v1 (HMAC) with {key}"
+        for key in secret.split()
+    )
+
+
+def verify_v1a(
+    public_key: str, body: bytes, headers: Mapping[str, str], now: float | None = None
+) -> dict[str, Any]:
+    """A Standard Webhooks `v1a` (ed25519) verification with a `whpk_` public key: the payload,
+    or WebhookVerificationError as the reference verifier raises it for `v1`."""
+    try:
+        event_id = headers["webhook-id"]
+        timestamp = headers["webhook-timestamp"]
+        signatures = headers["webhook-signature"]
+    except KeyError:
+        raise WebhookVerificationError("Missing required headers") from None
+    try:
+        sent_at = int(timestamp)
+    except ValueError:
+        raise WebhookVerificationError("Invalid Signature Headers") from None
+    now = time.time() if now is None else now
+    if sent_at < now - TOLERANCE_S:
+        raise WebhookVerificationError("Message timestamp too old")
+    if sent_at > now + TOLERANCE_S:
+        raise WebhookVerificationError("Message timestamp too new")
+    verifier = Ed25519PublicKey.from_public_bytes(
+        base64.b64decode(public_key.removeprefix("whpk_"))
+    )
+    signed = f"{event_id}.{timestamp}.".encode() + body
+    for versioned in signatures.split(" "):
+        version, _, signature = versioned.partition(",")
+        if version != "v1a":
+            continue
+        try:
+            verifier.verify(base64.b64decode(signature, validate=True), signed)
+        except (InvalidSignature, binascii.Error, ValueError):
+            continue
+        payload: dict[str, Any] = json.loads(body)
+        return payload
+    raise WebhookVerificationError("No matching signature found")
 
 
 class WebhookReceiver:
     def __init__(self, secret: str, log: Callable[[str], None]) -> None:
-        self.verifier = Webhook(secret)
+        keys = secret.split()
+        self.verifiers: list[tuple[str, Callable[[bytes, dict[str, str]], Any]]] = [
+            ("v1a", _v1a_verifier(public_key_of(key)))
+            if key.startswith("whsk_")
+            else ("v1", Webhook(key).verify)
+            for key in keys
+        ]
         self.log = log
         self.deliveries: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
     def verify(self, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
-        """The verified payload; raises WebhookVerificationError for a bad or stale signature."""
-        payload: dict[str, Any] = self.verifier.verify(body, headers)
+        """The verified payload, once every key's signature verified; raises
+        WebhookVerificationError for a missing, bad or stale signature."""
+        payload: dict[str, Any] = {}
+        for version, verify in self.verifiers:
+            try:
+                payload = verify(body, headers)
+            except WebhookVerificationError as error:
+                raise WebhookVerificationError(f"{version}: {error}") from None
         return payload
 
     def handle(self, request: GatewayRequestHandler) -> None:
@@ -61,7 +140,8 @@ class WebhookReceiver:
             self.log(f"REJECTED delivery {headers.get('webhook-id')}: {error}")
             request.send_problem(401, "invalid-signature", "Invalid webhook signature")
             return
-        delivery |= {"signature": "valid", "payload": payload}
+        versions = sorted({version for version, _ in self.verifiers})
+        delivery |= {"signature": "valid", "verified": versions, "payload": payload}
         with self._lock:
             self.deliveries.append(delivery)
         self.log(
@@ -71,3 +151,7 @@ class WebhookReceiver:
         request.send_response(204)
         request.send_header("Content-Length", "0")
         request.end_headers()
+
+
+def _v1a_verifier(public_key: str) -> Callable[[bytes, dict[str, str]], Any]:
+    return lambda body, headers: verify_v1a(public_key, body, headers)

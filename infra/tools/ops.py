@@ -8,6 +8,9 @@ on AWS.
     orders-ops catalog load FILE [--reset-stock] [TARGET]
     orders-ops catalog show                      [TARGET] [--json]
     orders-ops invoke FUNCTION EVENT_FILE        --local | --state-file PATH
+    orders-ops webhook-keys list                 [TARGET] [--json]
+    orders-ops webhook-keys add --ed25519|--hmac [TARGET]
+    orders-ops webhook-keys remove KEY_ID        [TARGET]
 
 TARGET is `--local` (the runtime `make run` started, described in .local/runtime.json),
 `--state-file PATH` (another such description) or `--stack NAME [--region R]` (a deployed stage:
@@ -55,7 +58,7 @@ from infra.cdk.naming import (
     stack_name,
 )
 from infra.local.state import STATE_FILE, state_file
-from infra.topology import PRODUCTS_TABLE, TOPOLOGY, Topology
+from infra.topology import PRODUCTS_TABLE, TOPOLOGY, WEBHOOK_SECRET, Topology
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -127,6 +130,7 @@ class Target:
     endpoint_url: str | None  # set for the local runtime
     description: str
     tables: dict[str, str] = field(default_factory=dict)  # topology name -> table (local)
+    secrets: dict[str, str] = field(default_factory=dict)  # topology name -> secret ARN (local)
     prefix: str | None = None  # a deployed stage's stack prefix: AsyncOrders-prod
 
     @property
@@ -147,12 +151,18 @@ def local_target(state_file: Path) -> Target:
         queues = {name: QueuePair(sources[name], dlq) for name, dlq in dlqs.items()}
         endpoint_url, region = str(state["endpointUrl"]), str(state["region"])
         tables = {str(k): str(v) for k, v in state.get("tableNames", {}).items()}
+        secrets = {str(k): str(v) for k, v in state.get("secretArns", {}).items()}
     except (KeyError, TypeError, AttributeError) as error:
         raise NoLocalRuntime(
             f"{state_file} does not describe a local runtime (no {error}): restart `make run`"
         ) from None
     return Target(
-        queues, region, endpoint_url, f"the local runtime at {endpoint_url}", tables=tables
+        queues,
+        region,
+        endpoint_url,
+        f"the local runtime at {endpoint_url}",
+        tables=tables,
+        secrets=secrets,
     )
 
 
@@ -211,6 +221,25 @@ def products_table(target: Target, make_client: ClientFactory) -> str:
     assert target.prefix is not None
     stack = stack_name(PRODUCTS_TABLE.component, target.prefix)
     output = f"{construct_id(PRODUCTS_TABLE.name)}TableName"
+    outputs = stack_outputs(make_client("cloudformation", target.region, None), stack)
+    if output not in outputs:
+        raise StackNotFound(f"stack {stack!r} has no {output} output")
+    return outputs[output]
+
+
+def signing_secret(target: Target, make_client: ClientFactory) -> str:
+    """The webhook signing secret's ARN: the local runtime's, or the notifications stack's
+    `<Name>SecretArn` output."""
+    if target.local:
+        try:
+            return target.secrets[WEBHOOK_SECRET.name]
+        except KeyError:
+            raise NoLocalRuntime(
+                "the local runtime's state file names no signing secret: restart `make run`"
+            ) from None
+    assert target.prefix is not None
+    stack = stack_name(WEBHOOK_SECRET.component, target.prefix)
+    output = f"{construct_id(WEBHOOK_SECRET.name)}SecretArn"
     outputs = stack_outputs(make_client("cloudformation", target.region, None), stack)
     if output not in outputs:
         raise StackNotFound(f"stack {stack!r} has no {output} output")
@@ -839,7 +868,10 @@ def _parser() -> argparse.ArgumentParser:
         parents=[targets],
     )
     areas = parser.add_subparsers(
-        dest="area", required=True, title="commands", metavar="{status,dlq,catalog,invoke}"
+        dest="area",
+        required=True,
+        title="commands",
+        metavar="{status,dlq,catalog,invoke,webhook-keys}",
     )
     state = areas.add_parser(
         "status",
@@ -911,7 +943,97 @@ def _parser() -> argparse.ArgumentParser:
     once.add_argument("function", help="a topology function name, e.g. order-worker")
     once.add_argument("event_file", type=Path, help="an event, e.g. events/samples/sqs/orders.json")
     once.set_defaults(command=_invoke_command)
+
+    keys = areas.add_parser(
+        "webhook-keys",
+        help="the webhook signing keys: list, add (start a rotation), remove (end it)",
+        parents=[targets],
+    )
+    key_commands = keys.add_subparsers(dest="action", required=True)
+    key_list = key_commands.add_parser(
+        "list", help="each key, newest first: id, signature, public key", parents=[targets]
+    )
+    key_list.add_argument("--json", action="store_true", help="machine-readable output")
+    key_list.set_defaults(command=_keys_list_command)
+    key_add = key_commands.add_parser(
+        "add",
+        help="a new key, signing beside the others (prints what receivers need)",
+        parents=[targets],
+    )
+    kind = key_add.add_mutually_exclusive_group(required=True)
+    kind.add_argument(
+        "--ed25519",
+        dest="kind",
+        action="store_const",
+        const="ed25519",
+        help="an ed25519 key: v1a signatures, verified with its public key",
+    )
+    kind.add_argument(
+        "--hmac",
+        dest="kind",
+        action="store_const",
+        const="hmac",
+        help="an HMAC key: v1 signatures, verified with the key itself",
+    )
+    key_add.set_defaults(command=_keys_add_command)
+    key_remove = key_commands.add_parser(
+        "remove", help="stop signing with a key (the last one stays)", parents=[targets]
+    )
+    key_remove.add_argument("key_id", metavar="KEY_ID", help="its id, from `webhook-keys list`")
+    key_remove.set_defaults(command=_keys_remove_command)
     return parser
+
+
+def _keys_list_command(
+    args: argparse.Namespace, target: Target, sqs: SQSClient, make_client: ClientFactory
+) -> int:
+    from infra.tools import webhook_keys
+
+    secretsmanager = make_client("secretsmanager", target.region, target.endpoint_url)
+    found = webhook_keys.listed(secretsmanager, signing_secret(target, make_client))
+    if args.json:
+        print(json.dumps([key.to_json() for key in found], indent=2))
+        return EXIT_OK
+    print(f"{'ID':<12}  {'SIGNS':<5}  VERIFY WITH (newest key first)")
+    for key in found:
+        print(f"{key.key_id:<12}  {key.version:<5}  {key.public_key or 'the key itself (HMAC)'}")
+    return EXIT_OK
+
+
+def _keys_add_command(
+    args: argparse.Namespace, target: Target, sqs: SQSClient, make_client: ClientFactory
+) -> int:
+    from infra.tools import webhook_keys
+
+    secretsmanager = make_client("secretsmanager", target.region, target.endpoint_url)
+    key, added = webhook_keys.add(secretsmanager, signing_secret(target, make_client), args.kind)
+    print(f"Added key {added.key_id} ({added.version}) to {target.description}.")
+    if added.public_key:
+        print(f"Receivers verify its v1a signatures with the public key:\n  {added.public_key}")
+    else:
+        print(f"Receivers verify its v1 signatures with the key, shown this once:\n  {key}")
+    print(
+        f"Notifiers sign with it within {webhook_keys.NOTIFIER_CACHE_MINUTES} minutes. When every"
+        " receiver has it, remove the key it replaces: `orders-ops webhook-keys remove KEY_ID`."
+    )
+    return EXIT_OK
+
+
+def _keys_remove_command(
+    args: argparse.Namespace, target: Target, sqs: SQSClient, make_client: ClientFactory
+) -> int:
+    from infra.tools import webhook_keys
+
+    secretsmanager = make_client("secretsmanager", target.region, target.endpoint_url)
+    try:
+        gone = webhook_keys.remove(secretsmanager, signing_secret(target, make_client), args.key_id)
+    except webhook_keys.RefusedChange as refused:
+        raise UsageError(str(refused)) from None
+    print(
+        f"Removed key {gone.key_id} ({gone.version}) from {target.description}: notifiers stop"
+        f" signing with it within {webhook_keys.NOTIFIER_CACHE_MINUTES} minutes."
+    )
+    return EXIT_OK
 
 
 def _invoke_command(

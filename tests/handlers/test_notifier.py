@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
+from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.circuit_breaker import base as breaker
 
 from infra.topology import WEBHOOK_MAX_ATTEMPTS
@@ -446,6 +449,17 @@ def _slow_dns(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "getaddrinfo", slow)
 
 
+def _broken_signing_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    # an operator put a truncated ed25519 key in the secret: no request can be signed
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=os.environ["WEBHOOK_SECRET_ARN"], SecretString=f"whsk_{BROKEN_KEY}"
+    )
+    parameters.clear_caches()  # as if the notifier's five-minute cache had expired
+
+
+BROKEN_KEY = "c2hvcnQta2V5"  # base64 of 9 bytes, not a 32-byte seed
+
+
 def _timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WEBHOOK_CONNECT_TIMEOUT_SECONDS", "0.2")
     monkeypatch.setenv("WEBHOOK_READ_TIMEOUT_SECONDS", "0.3")
@@ -462,6 +476,7 @@ FAILURE_PATHS = {
         "TimeoutError: no answer within 0.5 s",
     ),
     "encoding-error": ("/ok", (204, {}), _broken_encoding, "UnicodeEncodeError"),
+    "broken-signing-key": ("/ok", (204, {}), _broken_signing_key, "InvalidSigningKey"),
     "unresolvable": ("http://nowhere.invalid/hook", None, _unresolvable, "the callback host"),
     "slow-dns": ("http://slow.invalid/hook", None, _slow_dns, "did not resolve within 0.3 s"),
 }
@@ -489,6 +504,7 @@ def test_every_failure_path_records_its_attempt_with_its_reason(
     assert record["attempts"] == 1
     assert record["status"] in ("PENDING", "FAILED")
     assert reason in record["lastError"]
+    assert BROKEN_KEY not in record["lastError"]  # never a key in a record (or a log line)
     assert ("nextAttemptAt" in record) is (record["status"] == "PENDING")
     (update,) = updates(aws)
     assert update["data"]["attempts"] == 1

@@ -18,6 +18,7 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from infra.local.webhook_receiver import verify_v1a
 from infra.topology import NOTIFIER, TOPOLOGY
 from notifications.delivery import client
 from notifications.delivery.decide import (
@@ -31,7 +32,14 @@ from notifications.delivery.decide import (
     backoff_delay,
     decide,
 )
-from notifications.delivery.signing import TOLERANCE_S, keys, sign, signature_header
+from notifications.delivery.signing import (
+    TOLERANCE_S,
+    InvalidSigningKey,
+    keys,
+    public_key,
+    sign,
+    signature_header,
+)
 from orders.domain.notifications import event_id
 from shared import aws as shared_aws
 from shared.ssrf import (
@@ -565,6 +573,94 @@ def test_the_six_standard_verification_cases_against_the_reference_verifier(
     else:
         with pytest.raises(WebhookVerificationError):
             Webhook(SECRET).verify(body, headers)
+
+
+# v1a: ed25519 -----------------------------------------------------------------------------------
+
+# RFC 8032, section 7.1, TEST 1: the seed and the public key it must give.
+RFC8032_SEED = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
+RFC8032_PUBLIC = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+ED_KEY = "whsk_" + base64.b64encode(bytes.fromhex(RFC8032_SEED)).decode()
+ED_PUBLIC = "whpk_" + base64.b64encode(bytes.fromhex(RFC8032_PUBLIC)).decode()
+OTHER_ED_KEY = "whsk_" + base64.b64encode(b"another-32-byte-ed25519-seed-!!!").decode()
+
+
+def test_an_ed25519_key_is_an_rfc8032_seed_and_signs_v1a() -> None:
+    assert public_key(ED_KEY) == ED_PUBLIC
+    signature = sign(ED_KEY, "evt_1", 1_700_000_000, BODY)
+    assert signature.startswith("v1a,")
+    assert len(base64.b64decode(signature.removeprefix("v1a,"))) == 64
+    # ed25519 is deterministic: the same content, the same signature; other content, another
+    assert sign(ED_KEY, "evt_1", 1_700_000_000, BODY) == signature
+    assert sign(ED_KEY, "evt_2", 1_700_000_000, BODY) != signature
+
+
+def test_both_kinds_sign_side_by_side_and_each_receiver_verifies_its_own() -> None:
+    headers = signed_headers(f"{ED_KEY} {SECRET}", BODY)
+    versions = [s.split(",")[0] for s in headers["webhook-signature"].split(" ")]
+    assert versions == ["v1a", "v1"]
+    assert Webhook(SECRET).verify(BODY, headers)["data"] == {"orderId": "o-1"}  # skips v1a
+    assert verify_v1a(ED_PUBLIC, BODY, headers)["data"] == {"orderId": "o-1"}  # skips v1
+    with pytest.raises(WebhookVerificationError):
+        verify_v1a(public_key(OTHER_ED_KEY), BODY, headers)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["whsk_c2hvcnQ=", "whsk_" + base64.b64encode(b"s" * 64).decode(), "whsk_not*base64", "w*"],
+)
+def test_a_key_that_cannot_sign_is_refused_without_showing_it(bad: str) -> None:
+    with pytest.raises(InvalidSigningKey) as refused:
+        signature_header(f"{SECRET} {bad}", "evt_1", 1, BODY)
+    assert bad.removeprefix("whsk_") not in str(refused.value)
+
+
+def _v1a_case(case: Callable[[], tuple[bytes, dict[str, str]]]) -> tuple[bytes, dict[str, str]]:
+    """The same case with ed25519 keys: ED_KEY where it had SECRET, OTHER_ED_KEY for OLD_KEY."""
+    body, headers = case()
+    if "webhook-signature" in headers:
+        timestamp = int(headers.get("webhook-timestamp") or time.time())
+        signing_key = OTHER_ED_KEY if case is _wrong_secret else ED_KEY
+        signed = BODY if case is _tampered else body
+        signature = sign(signing_key, "evt_1", timestamp, signed)
+        if case is _several_one_valid:
+            forged = "v1a," + base64.b64encode(b"f" * 64).decode()
+            signature = f"{forged} v1,{forged[4:48]} {signature}"
+        headers["webhook-signature"] = signature
+    return body, headers
+
+
+@pytest.mark.parametrize(
+    ("case", "accepted"),
+    [
+        (_valid, True),
+        (_several_one_valid, True),
+        (_tampered, False),
+        (_wrong_secret, False),
+        (_old_timestamp, False),
+        (_missing_headers, False),
+    ],
+    ids=[
+        "valid",
+        "several-one-valid",
+        "tampered-body",
+        "wrong-key",
+        "old-timestamp",
+        "missing-headers",
+    ],
+)
+def test_the_six_standard_verification_cases_for_v1a(
+    case: Callable[[], tuple[bytes, dict[str, str]]], accepted: bool
+) -> None:
+    """The reference Python verifier has no v1a: these run against the receiver's verifier,
+    which checks headers and the 5-minute tolerance as the reference does and the signature
+    with `cryptography`'s ed25519 and the public key only."""
+    body, headers = _v1a_case(case)
+    if accepted:
+        assert verify_v1a(ED_PUBLIC, body, headers)["data"] == {"orderId": "o-1"}
+    else:
+        with pytest.raises(WebhookVerificationError):
+            verify_v1a(ED_PUBLIC, body, headers)
 
 
 def test_the_tolerance_is_the_specifications_five_minutes() -> None:
