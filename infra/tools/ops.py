@@ -1251,11 +1251,16 @@ def _status_command(
     dead = sum(state.visible + state.in_flight for state in result.queues if state.dead_letters)
     print(f"\nDead letters: {dead}")
     if target.local:
+        sampled = any(state.oldest_from == "sampled" for state in result.queues)
         print(
             "OLDEST: n/a for a live queue locally (moto has no CloudWatch metrics, and reading a"
-            " message means receiving it, which raises its receive count toward the DLQ);"
-            "\n  * sampled: the DLQ's messages were received to read their age, which raised"
-            " their receive counts by one."
+            " message means receiving it, which raises its receive count toward the DLQ)"
+            + (
+                ";\n  * sampled: the DLQ's messages were received to read their age, which"
+                " raised their receive counts by one."
+                if sampled
+                else "."
+            )
         )
         if result.recent_dead_letters:
             print("\nRecent failures (newest dead letters):")

@@ -427,6 +427,19 @@ def test_status_prints_every_queue_and_dlq_with_what_it_can_know_locally(
     assert {letter["body"] for letter in report["recentDeadLetters"]} == set(poisoned)
 
 
+def test_status_with_no_dead_letters_samples_nothing_and_says_no_more(
+    runtime: LocalRuntime, empty_dlqs: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert ops.main(["status", "--state-file", str(_state_file(runtime, tmp_path))]) == 0
+    out = capsys.readouterr().out
+    rows = status_rows(out)
+    for queue in TOPOLOGY.queues:
+        assert rows[queue.name][1:] == ["0", "0", "0", "n/a"]
+        assert rows[queue.dlq_name][1:] == ["0", "0", "0", "n/a"]
+    assert "Dead letters: 0" in out
+    assert "sampled" not in out  # no footnote for a mark that is not there
+
+
 def test_status_of_a_stack_reads_ages_and_failures_from_cloudwatch(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
