@@ -1,4 +1,5 @@
-"""The sweeper re-enqueues orders left ACCEPTED without a message, and only those."""
+"""The sweeper re-enqueues unfinished orders, and only those: left ACCEPTED without a message,
+or settled with a webhook event never handed to the notifications queue."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from orders.adapters.queues import OrderQueues
 from orders.domain import service
+from orders.domain.errors import QueueUnavailable
 from orders.settings import SweeperSettings
 from shared.settings import load_settings
 from tests.handlers.helpers import (
@@ -22,8 +24,8 @@ from tests.handlers.helpers import (
 )
 
 
-def accepted_before(cutoff: str) -> list[str]:
-    return load_settings(SweeperSettings).store().accepted_before(cutoff)
+def unfinished_before(cutoff: str) -> list[str]:
+    return load_settings(SweeperSettings).store().unfinished_before(cutoff)
 
 
 class Crash(BaseException):
@@ -40,7 +42,7 @@ def orphan(monkeypatch: pytest.MonkeyPatch) -> str:
         patch.setattr(OrderQueues, "send_order_placed", die)
         with pytest.raises(Crash):
             invoke(place_order_event())
-    (order_id,) = accepted_before("9999")
+    (order_id,) = unfinished_before("9999")
     return order_id
 
 
@@ -56,7 +58,7 @@ def test_an_orphaned_order_is_re_enqueued_and_then_settles(
     assert json.loads(message["Body"])["data"]["orderId"] == order_id
     run_worker(sqs_event(message))
     assert service.get_order(order_id, order_store()).status == "CONFIRMED"
-    assert accepted_before("9999") == []  # settled orders leave the sweeper's index
+    assert unfinished_before("9999") == []  # settled orders leave the sweeper's index
 
 
 def test_young_orders_are_left_alone(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -76,3 +78,50 @@ def test_an_order_that_keeps_failing_is_left_for_an_operator(
 
     assert [r["reenqueued"] for r in results] == [1, 1, 0]
     assert results[-1]["stuck"] == 1
+
+
+def test_a_settled_order_whose_webhook_was_never_published_is_re_sent_until_it_is(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an order with a callback, settled while the notifications queue was down: its
+    # message failed after the settling write, and then went to the dead-letter queue
+    body = {
+        "customerId": "c-7",
+        "items": [{"sku": "KB-001", "quantity": 1}],
+        "callbackUrl": "https://93.184.215.14/hooks/orders",  # a public address; never called
+    }
+    status, _, answer = invoke(place_order_event(body=body))
+    assert status == 202, answer
+    (message,) = aws.receive()
+
+    def down(*_: Any) -> None:
+        raise QueueUnavailable("notifications")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(OrderQueues, "request_webhook", down)
+        assert run_worker(sqs_event(message)) == [message["MessageId"]]
+    order_id = answer["orderId"]
+    assert service.get_order(order_id, order_store()).status == "CONFIRMED"
+    assert aws.receive("notifications") == []
+    # the order stays in the sweeper's index: it still owes its event
+    assert unfinished_before("9999") == [order_id]
+
+    # When the sweeper runs, the order is re-sent, and the worker publishes the event
+    monkeypatch.setenv("SWEEP_AFTER_SECONDS", "0.001")
+    assert sweep() == {"reenqueued": 1, "stuck": 0, "settled": 0}
+    (again,) = aws.receive()
+    assert run_worker(sqs_event(again)) == []
+
+    (published,) = aws.receive("notifications")
+    assert json.loads(published["Body"])["data"]["orderId"] == order_id
+    assert unfinished_before("9999") == []  # owing nothing more, it left the index
+    assert sweep() == {"reenqueued": 0, "stuck": 0, "settled": 0}
+
+
+def test_a_settled_order_without_a_callback_leaves_the_index_when_it_settles(aws: Aws) -> None:
+    status, _, answer = invoke(place_order_event())
+    assert status == 202, answer
+    (message,) = aws.receive()
+    assert unfinished_before("9999") == [answer["orderId"]]
+    assert run_worker(sqs_event(message)) == []
+    assert unfinished_before("9999") == []

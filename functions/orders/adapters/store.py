@@ -101,6 +101,13 @@ class OrderTables:
     accepted_shards: int = 1
 
 
+def _leave_sweep(notifications: list[Notification]) -> str:
+    """What settling does to the sweeper's index: the order leaves it, unless it owes a webhook
+    event, in which case it stays until the event is on the notifications queue
+    (`mark_published`), so a settled order whose event was never handed on is re-sent too."""
+    return "" if notifications else " REMOVE acceptedShard"
+
+
 class OrderStore:
     """DynamoDB I/O for products and orders: the only code that talks to the tables."""
 
@@ -167,11 +174,12 @@ class OrderStore:
         return True
 
     def mark_published(self, order_id: str, event_id: str) -> None:
-        """Remember that the event is on the notifications queue: redeliveries do not resend it."""
+        """Remember that the event is on the notifications queue: redeliveries do not resend it,
+        and the order, owing nothing more, leaves the sweeper's index (an order owes one event)."""
         dynamodb().update_item(
             TableName=self.tables.orders,
             Key={"orderId": {"S": order_id}},
-            UpdateExpression="ADD publishedEvents :event",
+            UpdateExpression="ADD publishedEvents :event REMOVE acceptedShard",
             ExpressionAttributeValues={":event": {"SS": [event_id]}},
         )
 
@@ -186,8 +194,10 @@ class OrderStore:
         items = answer.get("Items", [])
         return _order_from_item(items[0]) if items else None  # the index projects every attribute
 
-    def accepted_before(self, cutoff: str) -> list[str]:
-        """Ids of orders still ACCEPTED that were created before `cutoff` (ISO 8601), oldest first."""
+    def unfinished_before(self, cutoff: str) -> list[str]:
+        """Ids of the orders in the sweeper's sparse index (still ACCEPTED, or settled with a
+        webhook event not yet on the notifications queue) created before `cutoff` (ISO 8601),
+        oldest first."""
         order_ids: list[tuple[str, str]] = []
         paginator = dynamodb().get_paginator("query")
         for shard in range(self.tables.accepted_shards):
@@ -202,18 +212,15 @@ class OrderStore:
         return [order_id for _, order_id in sorted(order_ids)]
 
     def count_reenqueue(self, order_id: str) -> int:
-        """Count one more re-send of an ACCEPTED order's message; raises OrderAlreadySettled."""
+        """Count one more re-send of an unfinished order's message (still in the sweeper's
+        index); raises OrderAlreadySettled when it has left the index meanwhile."""
         try:
             answer = dynamodb().update_item(
                 TableName=self.tables.orders,
                 Key={"orderId": {"S": order_id}},
                 UpdateExpression="ADD reenqueued :one",
-                ConditionExpression="#status = :accepted",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":one": {"N": "1"},
-                    ":accepted": {"S": OrderStatus.ACCEPTED.value},
-                },
+                ConditionExpression="attribute_exists(acceptedShard)",
+                ExpressionAttributeValues={":one": {"N": "1"}},
                 ReturnValues="UPDATED_NEW",
             )
         except ClientError as error:
@@ -259,7 +266,7 @@ class OrderStore:
                 "TableName": self.tables.orders,
                 "Key": {"orderId": {"S": order_id}},
                 "UpdateExpression": "SET #status = :confirmed, #items = :items, #total = :total, "
-                "updatedAt = :now, notifications = :notifications REMOVE acceptedShard",
+                "updatedAt = :now, notifications = :notifications" + _leave_sweep(notifications),
                 "ConditionExpression": "#status = :accepted",
                 "ExpressionAttributeNames": {
                     "#status": "status",
@@ -289,7 +296,7 @@ class OrderStore:
                 TableName=self.tables.orders,
                 Key={"orderId": {"S": order_id}},
                 UpdateExpression="SET #status = :rejected, reason = :reason, updatedAt = :now, "
-                "notifications = :notifications REMOVE acceptedShard",
+                "notifications = :notifications" + _leave_sweep(notifications),
                 ConditionExpression="#status = :accepted",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues=_to_item(

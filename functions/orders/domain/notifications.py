@@ -56,6 +56,17 @@ def owed(order: StoredOrder, status: OrderStatus) -> list[Notification]:
     ]
 
 
+def unpublished(order: StoredOrder) -> list[Notification]:
+    """The events `order` owes that are PENDING and not yet on the notifications queue."""
+    if not order.callback_url:
+        return []
+    return [
+        n
+        for n in order.notifications
+        if n.status is NotificationStatus.PENDING and n.event_id not in order.published_events
+    ]
+
+
 def publish_pending(order: StoredOrder, store: OrderStore, queues: OrderQueues) -> int:
     """Request delivery of every event of `order` still PENDING and not requested yet.
 
@@ -65,11 +76,8 @@ def publish_pending(order: StoredOrder, store: OrderStore, queues: OrderQueues) 
     notifier delivers once).
     """
     published = 0
-    for notification in order.notifications:
-        if notification.status is not NotificationStatus.PENDING or not order.callback_url:
-            continue
-        if notification.event_id in order.published_events:
-            continue
+    for notification in unpublished(order):
+        assert order.callback_url is not None  # unpublished() has only events with a callback
         view = OrderView.model_validate(order.model_dump(include=set(OrderView.model_fields)))
         payload = WebhookPayload(type=notification.type, timestamp=order.updated_at, data=view)
         queues.request_webhook(

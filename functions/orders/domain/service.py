@@ -124,21 +124,26 @@ def place_order(
 def sweep(
     older_than_s: float, max_reenqueues: int, *, store: OrderStore, queues: OrderQueues
 ) -> dict[str, int]:
-    """Re-enqueue orders still ACCEPTED after `older_than_s`: their message was lost.
+    """Re-enqueue orders unfinished after `older_than_s`: still ACCEPTED (their message was
+    lost), or settled with a webhook event never handed to the notifications queue (their
+    message went to the dead-letter queue between the two). The worker settles at most once and
+    publishes what is still unpublished, so a re-send that was not needed changes nothing.
 
     An order re-sent `max_reenqueues` times is left for an operator (its message keeps
     failing and sits in the dead-letter queue) and counted as stuck.
     """
     cutoff = (utc_now() - timedelta(seconds=older_than_s)).isoformat()
     counts = {"reenqueued": 0, "stuck": 0, "settled": 0}
-    for order_id in store.accepted_before(cutoff):
+    for order_id in store.unfinished_before(cutoff):
         order = store.get_order(order_id)
-        if order is None or order.status is not OrderStatus.ACCEPTED:
+        settled = order is not None and order.status is not OrderStatus.ACCEPTED
+        if order is None or (settled and not notifications.unpublished(order)):
             counts["settled"] += 1
             continue
         if order.reenqueued >= max_reenqueues:
             logger.error(
-                "Order stuck in ACCEPTED; see the orders DLQ", extra={"order_id": order_id}
+                "Order stuck unfinished; see the orders DLQ",
+                extra={"order_id": order_id, "status": order.status},
             )
             counts["stuck"] += 1
             continue
@@ -149,7 +154,10 @@ def sweep(
             continue
         with correlated(order.correlation_id):
             logger.warning(
-                "Re-enqueueing an order whose message was lost", extra={"order_id": order_id}
+                "Re-enqueueing a settled order whose webhook event was never published"
+                if settled
+                else "Re-enqueueing an order whose message was lost",
+                extra={"order_id": order_id},
             )
             try:
                 _enqueue(order, queues)
