@@ -8,13 +8,18 @@ from typing import Any
 
 import pytest
 
+from messages.webhooks import DeliveryStatus
 from orders.adapters.queues import OrderQueues
+from orders.adapters.store import OrderStore
 from orders.domain import service
 from orders.domain.errors import QueueUnavailable
 from orders.settings import SweeperSettings
+from shared.envelope import utc_now
 from shared.settings import load_settings
 from tests.handlers.helpers import (
     Aws,
+    crafted,
+    delivery_updated,
     invoke,
     order_store,
     place_order_event,
@@ -124,4 +129,35 @@ def test_a_settled_order_without_a_callback_leaves_the_index_when_it_settles(aws
     (message,) = aws.receive()
     assert unfinished_before("9999") == [answer["orderId"]]
     assert run_worker(sqs_event(message)) == []
+    assert unfinished_before("9999") == []
+
+
+def test_a_settled_order_whose_event_got_out_unmarked_leaves_the_index_at_the_next_sweep(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an order whose event was published, but the worker died before recording that,
+    # and whose delivery was then reported DELIVERED
+    body = {
+        "customerId": "c-7",
+        "items": [{"sku": "KB-001", "quantity": 1}],
+        "callbackUrl": "https://93.184.215.14/hooks/orders",
+    }
+    status, _, answer = invoke(place_order_event(body=body))
+    assert status == 202, answer
+    (message,) = aws.receive()
+    with monkeypatch.context() as patch:
+        patch.setattr(OrderStore, "mark_published", lambda *_: None)
+        assert run_worker(sqs_event(message)) == []
+    (published,) = aws.receive("notifications")
+    event_id = json.loads(published["Body"])["data"]["eventId"]
+    update = delivery_updated(
+        answer["orderId"], event_id, 1, DeliveryStatus.DELIVERED, 1, 204, delivered_at=utc_now()
+    )
+    assert run_worker(sqs_event(crafted(update))) == []
+    assert unfinished_before("9999") == [answer["orderId"]]
+
+    # When the sweeper runs, nothing is re-sent and the order leaves the index
+    monkeypatch.setenv("SWEEP_AFTER_SECONDS", "0.001")
+    assert sweep() == {"reenqueued": 0, "stuck": 0, "settled": 1}
+    assert aws.receive() == []
     assert unfinished_before("9999") == []

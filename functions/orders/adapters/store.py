@@ -183,6 +183,22 @@ class OrderStore:
             ExpressionAttributeValues={":event": {"SS": [event_id]}},
         )
 
+    def leave_sweep_index(self, order_id: str) -> None:
+        """Take a settled order that owes nothing more out of the sweeper's index (its event
+        was handed on and delivered, but the write that would have done this never ran)."""
+        try:
+            dynamodb().update_item(
+                TableName=self.tables.orders,
+                Key={"orderId": {"S": order_id}},
+                UpdateExpression="REMOVE acceptedShard",
+                ConditionExpression="attribute_exists(acceptedShard) AND #status <> :accepted",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":accepted": {"S": OrderStatus.ACCEPTED.value}},
+            )
+        except ClientError as error:
+            if _code(error) != "ConditionalCheckFailedException":
+                raise
+
     def find_order_by_idempotency_key(self, key: str) -> StoredOrder | None:
         """The order an Idempotency-Key created, if any (sparse index; eventually consistent)."""
         answer = dynamodb().query(

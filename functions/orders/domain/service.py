@@ -137,7 +137,13 @@ def sweep(
     for order_id in store.unfinished_before(cutoff):
         order = store.get_order(order_id)
         settled = order is not None and order.status is not OrderStatus.ACCEPTED
-        if order is None or (settled and not notifications.unpublished(order)):
+        if order is None:
+            counts["settled"] += 1
+            continue
+        if settled and not notifications.unpublished(order):
+            # its event got out and how it went came back, but the publishing write never
+            # ran (a crash in between): nothing is owed, so it leaves the index
+            store.leave_sweep_index(order_id)
             counts["settled"] += 1
             continue
         if order.reenqueued >= max_reenqueues:
