@@ -5,10 +5,11 @@ it, so `make run` shows the whole loop end to end.
     GET  /_local/webhooks   every delivery received so far, newest last: its headers, its body
                             and the signature's verdict (`valid`, or why it was refused)
 
-The receiver holds the signing secret's keys, and every one must have verified the delivery:
-each `whsec_` key through the Standard Webhooks reference library (`v1`, HMAC), each `whsk_` key
-through its public key (`v1a`, ed25519, which the reference Python library does not verify), with
-the same header and 5-minute timestamp checks (`verify_v1a`).
+The receiver holds the keys of the signing secret it was started with and accepts a delivery
+that one of them verifies, as a receiver holding any of those keys would: each `whsec_` key
+through the Standard Webhooks reference library (`v1`, HMAC), each `whsk_` key through its public
+key (`v1a`, ed25519, which the reference Python library does not verify), with the same header
+and 5-minute timestamp checks (`verify_v1a`). Each delivery lists which versions verified.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ TOLERANCE_S = 5 * 60  # Standard Webhooks' timestamp tolerance, the reference li
 
 def public_key_of(signing_key: str) -> str:
     """The `whpk_<base64>` public key of a `whsk_<base64 seed>` signing key."""
-    seed = base64.b64decode(signing_key.removeprefix("whsk_"))
+    seed = _b64decode(signing_key.removeprefix("whsk_"))
     raw = Ed25519PrivateKey.from_private_bytes(seed).public_key()
     return "whpk_" + base64.b64encode(raw.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
 
@@ -57,6 +58,7 @@ def verify_v1a(
 ) -> dict[str, Any]:
     """A Standard Webhooks `v1a` (ed25519) verification with a `whpk_` public key: the payload,
     or WebhookVerificationError as the reference verifier raises it for `v1`."""
+    headers = {name.lower(): value for name, value in headers.items()}
     try:
         event_id = headers["webhook-id"]
         timestamp = headers["webhook-timestamp"]
@@ -72,9 +74,7 @@ def verify_v1a(
         raise WebhookVerificationError("Message timestamp too old")
     if sent_at > now + TOLERANCE_S:
         raise WebhookVerificationError("Message timestamp too new")
-    verifier = Ed25519PublicKey.from_public_bytes(
-        base64.b64decode(public_key.removeprefix("whpk_"))
-    )
+    verifier = Ed25519PublicKey.from_public_bytes(_b64decode(public_key.removeprefix("whpk_")))
     signed = f"{event_id}.{timestamp}.".encode() + body
     for versioned in signatures.split(" "):
         version, _, signature = versioned.partition(",")
@@ -102,16 +102,22 @@ class WebhookReceiver:
         self.deliveries: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
-    def verify(self, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
-        """The verified payload, once every key's signature verified; raises
-        WebhookVerificationError for a missing, bad or stale signature."""
+    def verify(self, body: bytes, headers: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+        """The payload and the versions whose signature verified with one of the keys; raises
+        WebhookVerificationError (each key's reason) when none did."""
         payload: dict[str, Any] = {}
+        verified: set[str] = set()
+        refusals: list[str] = []
         for version, verify in self.verifiers:
             try:
                 payload = verify(body, headers)
             except WebhookVerificationError as error:
-                raise WebhookVerificationError(f"{version}: {error}") from None
-        return payload
+                refusals.append(f"{version}: {error}")
+            else:
+                verified.add(version)
+        if not verified:
+            raise WebhookVerificationError("; ".join(refusals))
+        return payload, sorted(verified)
 
     def handle(self, request: GatewayRequestHandler) -> None:
         if request.command == "GET":
@@ -132,7 +138,7 @@ class WebhookReceiver:
             "body": body.decode("utf-8", "replace"),
         }
         try:
-            payload = self.verify(body, headers)
+            payload, verified = self.verify(body, headers)
         except WebhookVerificationError as error:
             delivery["signature"] = f"refused: {error}"
             with self._lock:
@@ -140,8 +146,7 @@ class WebhookReceiver:
             self.log(f"REJECTED delivery {headers.get('webhook-id')}: {error}")
             request.send_problem(401, "invalid-signature", "Invalid webhook signature")
             return
-        versions = sorted({version for version, _ in self.verifiers})
-        delivery |= {"signature": "valid", "verified": versions, "payload": payload}
+        delivery |= {"signature": "valid", "verified": verified, "payload": payload}
         with self._lock:
             self.deliveries.append(delivery)
         self.log(
@@ -155,3 +160,9 @@ class WebhookReceiver:
 
 def _v1a_verifier(public_key: str) -> Callable[[bytes, dict[str, str]], Any]:
     return lambda body, headers: verify_v1a(public_key, body, headers)
+
+
+def _b64decode(text: str) -> bytes:
+    """Base64 with its padding optional, as the notifier reads keys."""
+    unpadded = text.rstrip("=")
+    return base64.b64decode(unpadded + "=" * (-len(unpadded) % 4), validate=True)

@@ -994,9 +994,13 @@ def _keys_list_command(
     if args.json:
         print(json.dumps([key.to_json() for key in found], indent=2))
         return EXIT_OK
-    print(f"{'ID':<12}  {'SIGNS':<5}  VERIFY WITH (newest key first)")
+    print(f"{'ID':<12}  {'SIGNS':<7}  VERIFY WITH (newest key first)")
     for key in found:
-        print(f"{key.key_id:<12}  {key.version:<5}  {key.public_key or 'the key itself (HMAC)'}")
+        verify_with = {
+            "v1": "the key itself (HMAC)",
+            "invalid": "nothing: it cannot sign, remove it",
+        }
+        print(f"{key.key_id:<12}  {key.version:<7}  {key.public_key or verify_with[key.version]}")
     return EXIT_OK
 
 

@@ -32,7 +32,7 @@ class RefusedChange(ValueError):
 @dataclass(frozen=True)
 class SigningKey:
     key_id: str  # the first 12 hex digits of the key's SHA-256: names it, reveals nothing
-    version: str  # the signature it makes: v1 (HMAC) or v1a (ed25519)
+    version: str  # the signature it makes: v1 (HMAC), v1a (ed25519), or "invalid" (none)
     public_key: str | None  # what receivers verify a v1a signature with
 
     def to_json(self) -> dict[str, Any]:
@@ -41,6 +41,10 @@ class SigningKey:
 
 def describe(key: str) -> SigningKey:
     key_id = hashlib.sha256(key.encode()).hexdigest()[:12]
+    try:
+        signing.validate(key)
+    except signing.InvalidSigningKey:  # listed, so that it can be removed by its id
+        return SigningKey(key_id, "invalid", None)
     if key.startswith(signing.SIGNING_KEY_PREFIX):
         return SigningKey(key_id, "v1a", signing.public_key(key))
     return SigningKey(key_id, "v1", None)

@@ -25,6 +25,7 @@ from shared import aws as shared_aws
 from shared.envelope import utc_now
 from tests.handlers.helpers import (
     SLOW_ANSWER,
+    WEBHOOK_SECRET,
     Aws,
     Receiver,
     as_client,
@@ -449,17 +450,6 @@ def _slow_dns(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "getaddrinfo", slow)
 
 
-def _broken_signing_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    # an operator put a truncated ed25519 key in the secret: no request can be signed
-    boto3.client("secretsmanager").put_secret_value(
-        SecretId=os.environ["WEBHOOK_SECRET_ARN"], SecretString=f"whsk_{BROKEN_KEY}"
-    )
-    parameters.clear_caches()  # as if the notifier's five-minute cache had expired
-
-
-BROKEN_KEY = "c2hvcnQta2V5"  # base64 of 9 bytes, not a 32-byte seed
-
-
 def _timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WEBHOOK_CONNECT_TIMEOUT_SECONDS", "0.2")
     monkeypatch.setenv("WEBHOOK_READ_TIMEOUT_SECONDS", "0.3")
@@ -476,7 +466,6 @@ FAILURE_PATHS = {
         "TimeoutError: no answer within 0.5 s",
     ),
     "encoding-error": ("/ok", (204, {}), _broken_encoding, "UnicodeEncodeError"),
-    "broken-signing-key": ("/ok", (204, {}), _broken_signing_key, "InvalidSigningKey"),
     "unresolvable": ("http://nowhere.invalid/hook", None, _unresolvable, "the callback host"),
     "slow-dns": ("http://slow.invalid/hook", None, _slow_dns, "did not resolve within 0.3 s"),
 }
@@ -504,12 +493,45 @@ def test_every_failure_path_records_its_attempt_with_its_reason(
     assert record["attempts"] == 1
     assert record["status"] in ("PENDING", "FAILED")
     assert reason in record["lastError"]
-    assert BROKEN_KEY not in record["lastError"]  # never a key in a record (or a log line)
     assert ("nextAttemptAt" in record) is (record["status"] == "PENDING")
     (update,) = updates(aws)
     assert update["data"]["attempts"] == 1
     assert update["data"]["lastError"] == record["lastError"]
     assert update["data"]["lastStatusCode"] == record.get("lastStatusCode")
+
+
+BROKEN_KEY = "c2hvcnQta2V5"  # base64 of 9 bytes, not a 32-byte ed25519 seed
+
+
+def put_signing_secret(value: str) -> None:
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=os.environ["WEBHOOK_SECRET_ARN"], SecretString=value
+    )
+    parameters.clear_caches()  # as if the notifier's five-minute cache had expired
+
+
+def test_a_secret_that_cannot_sign_blames_no_receiver_and_the_event_waits_for_the_fix(
+    aws: Aws, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given an operator put a truncated ed25519 key beside the good HMAC key
+    put_signing_secret(f"whsk_{BROKEN_KEY} {WEBHOOK_SECRET}")
+    url = receiver.script("/ok", (204, {}))
+    message = requested(aws, url)
+
+    # Then the record fails for SQS to bring back: no request, no attempt, no circuit change
+    assert notify(aws, message) == [message["MessageId"]]
+    assert receiver.hits("/ok") == []
+    assert aws.delivery(EVENT_ID) is None
+    assert updates(aws) == []
+    assert aws.dynamodb.scan(TableName=aws.resources.table_names["deliveries"])["Items"] == []
+    assert "InvalidSigningKey" in caplog.text
+    assert BROKEN_KEY not in caplog.text  # the reason, never the key
+
+    # When the secret is fixed, the same message is delivered on its next receive
+    put_signing_secret(WEBHOOK_SECRET)
+    assert notify(aws, message) == []
+    (hit,) = receiver.hits("/ok")
+    assert hit["verified"]
 
 
 def test_an_idn_callback_is_sent_with_its_punycode_host(

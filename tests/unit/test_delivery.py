@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 from standardwebhooks import Webhook
@@ -39,6 +41,7 @@ from notifications.delivery.signing import (
     public_key,
     sign,
     signature_header,
+    validate,
 )
 from orders.domain.notifications import event_id
 from shared import aws as shared_aws
@@ -50,6 +53,7 @@ from shared.ssrf import (
     vet,
 )
 
+REPO = Path(__file__).resolve().parents[2]
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
 SCHEDULE = Schedule(max_attempts=12, base_delay_s=30, max_delay_s=3600)
 JITTERS = (0.0, 0.25, 0.5, 0.999_999)
@@ -613,6 +617,9 @@ def test_a_key_that_cannot_sign_is_refused_without_showing_it(bad: str) -> None:
     with pytest.raises(InvalidSigningKey) as refused:
         signature_header(f"{SECRET} {bad}", "evt_1", 1, BODY)
     assert bad.removeprefix("whsk_") not in str(refused.value)
+    with pytest.raises(InvalidSigningKey):  # what the notifier checks before any attempt
+        validate(f"{SECRET} {bad}")
+    validate(f"{ED_KEY} {SECRET}")
 
 
 def _v1a_case(case: Callable[[], tuple[bytes, dict[str, str]]]) -> tuple[bytes, dict[str, str]]:
@@ -661,6 +668,58 @@ def test_the_six_standard_verification_cases_for_v1a(
     else:
         with pytest.raises(WebhookVerificationError):
             verify_v1a(ED_PUBLIC, body, headers)
+
+
+def documented_v1a_verifier() -> Callable[[str, bytes, dict[str, str]], bool]:
+    """The `verify_v1a` printed in docs/webhooks.md for receivers, run as printed."""
+    text = (REPO / "docs" / "webhooks.md").read_text()
+    found = re.search(r"<!-- tested: verify-v1a -->\n```python\n(.*?)```", text, re.S)
+    assert found is not None, "docs/webhooks.md lost its verify-v1a block"
+    namespace: dict[str, Any] = {}
+    exec(compile(found.group(1), "docs/webhooks.md", "exec"), namespace)  # noqa: S102
+    verify: Callable[[str, bytes, dict[str, str]], bool] = namespace["verify_v1a"]
+    return verify
+
+
+@pytest.mark.parametrize(
+    ("case", "accepted"),
+    [
+        (_valid, True),
+        (_several_one_valid, True),
+        (_tampered, False),
+        (_wrong_secret, False),
+        (_old_timestamp, False),
+        (_missing_headers, False),
+    ],
+    ids=[
+        "valid",
+        "several-one-valid",
+        "tampered-body",
+        "wrong-key",
+        "old-timestamp",
+        "missing-headers",
+    ],
+)
+def test_the_documented_receiver_snippet_passes_the_six_cases(
+    case: Callable[[], tuple[bytes, dict[str, str]]], accepted: bool
+) -> None:
+    body, headers = _v1a_case(case)
+    assert documented_v1a_verifier()(ED_PUBLIC, body, headers) is accepted
+
+
+def test_the_documented_snippet_refuses_forgeries_and_verifies_through_a_rotation() -> None:
+    verify = documented_v1a_verifier()
+    now = int(time.time())
+    forged = [
+        {"webhook-id": "evt_1", "webhook-timestamp": str(now), "webhook-signature": "v1,AAAA"},
+        {"webhook-id": "evt_1", "webhook-timestamp": str(now), "webhook-signature": ""},
+        {"webhook-id": "evt_1", "webhook-timestamp": "soon", "webhook-signature": "v1a,AAAA"},
+    ]
+    assert not any(verify(ED_PUBLIC, BODY, headers) for headers in forged)
+    # newest key first: a receiver still on the old key skips the new key's signature
+    rotating = signed_headers(f"{OTHER_ED_KEY} {ED_KEY}", BODY)
+    assert verify(ED_PUBLIC, BODY, {k.title(): v for k, v in rotating.items()})
+    assert verify(public_key(OTHER_ED_KEY), BODY, rotating)
 
 
 def test_the_tolerance_is_the_specifications_five_minutes() -> None:

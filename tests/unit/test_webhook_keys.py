@@ -135,3 +135,26 @@ def test_add_requires_a_kind(secret: tuple[Any, Path], capsys: pytest.CaptureFix
     _, state = secret
     assert orders_ops(state, "webhook-keys", "add") == ops.EXIT_USAGE
     assert "--ed25519" in capsys.readouterr().err
+
+
+def test_a_key_that_cannot_sign_is_listed_as_invalid_and_can_be_removed(
+    secret: tuple[Any, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    secretsmanager, state = secret
+    broken = "whsk_c2hvcnQta2V5"  # 9 bytes, not a 32-byte seed: the notifier refuses to sign
+    secretsmanager.put_secret_value(
+        SecretId="webhook-signing", SecretString=f"{broken} {DEPLOYED_KEY}"
+    )
+
+    assert orders_ops(state, "webhook-keys", "list") == 0
+    table = capsys.readouterr().out
+    assert "invalid" in table
+    assert broken not in table
+    assert orders_ops(state, "webhook-keys", "list", "--json") == 0
+    invalid, good = json.loads(capsys.readouterr().out)
+    assert (invalid["version"], good["version"]) == ("invalid", "v1")
+
+    assert orders_ops(state, "webhook-keys", "remove", invalid["id"]) == 0
+    assert secretsmanager.get_secret_value(SecretId="webhook-signing")["SecretString"] == (
+        DEPLOYED_KEY
+    )

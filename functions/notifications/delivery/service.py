@@ -50,6 +50,12 @@ class DeliveryDeferred(ExpectedRetry):
     """Not delivered yet: the record is reported failed and comes back after its delay."""
 
 
+class SigningUnavailable(Exception):
+    """Our side cannot sign (the secret is unreadable or holds a key that cannot sign): no
+    attempt is made or counted and no destination is blamed; the record fails, SQS brings it
+    back, and after the queue's receive limit it is dead-lettered with this reason."""
+
+
 @dataclass(frozen=True)
 class Attempt:
     """What the handler knows of this delivery of the message."""
@@ -118,6 +124,11 @@ def deliver(
         logger.info("Replaying a failed webhook event", extra={"event_id": request.event_id})
     replay = existing is not None and existing.status is DeliveryStatus.FAILED
     number = max(attempt.number, 1 if existing is None or replay else existing.attempts + 1)
+    try:
+        signing.validate(secret())  # before any attempt: our failure is not the receiver's
+    except Exception as broken:
+        reason = f"{type(broken).__name__}: {broken}"[:300]
+        raise SigningUnavailable(f"cannot sign webhooks: {reason}") from broken
     destination = destination_of(request.callback_url)
     log: dict[str, Any] = {
         "event_id": request.event_id,
@@ -315,4 +326,4 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat()
 
 
-__all__ = ["Attempt", "DeliveryDeferred", "DeliveryRecord", "deliver"]
+__all__ = ["Attempt", "DeliveryDeferred", "DeliveryRecord", "SigningUnavailable", "deliver"]

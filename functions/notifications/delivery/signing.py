@@ -60,6 +60,16 @@ def signature_header(secret: str, event_id: str, timestamp: int, body: bytes) ->
     return " ".join(sign(key, event_id, timestamp, body) for key in keys(secret))
 
 
+def validate(secret: str) -> None:
+    """Raise InvalidSigningKey unless every key of the secret can sign (checked before an
+    attempt, so a broken secret never counts against a receiver)."""
+    for key in keys(secret):
+        if key.startswith(SIGNING_KEY_PREFIX):
+            _ed25519_key(key)
+        else:
+            _decode(key.removeprefix(SECRET_PREFIX), SECRET_PREFIX)
+
+
 def public_key(key: str) -> str:
     """The `whpk_` public key receivers verify an ed25519 (`whsk_`) key's `v1a` signatures with."""
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
