@@ -10,13 +10,12 @@ moto; the code is the same in both places.
 
 from __future__ import annotations
 
+import os
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
-
-from shared import faults
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -36,17 +35,28 @@ def session() -> boto3.session.Session:
     return boto3.session.Session()
 
 
+# shared.faults' variable: the module (tests and demos only) is imported only where it is set
+_FAULT_INJECTION = "FAULT_INJECTION"
+
+
+def _with_faults(client: Any) -> None:
+    if os.environ.get(_FAULT_INJECTION):
+        from shared import faults
+
+        faults.install(client)
+
+
 @cache
 def dynamodb() -> DynamoDBClient:
     client = session().client("dynamodb", config=_CONFIG)
-    faults.install(client)
+    _with_faults(client)
     return client
 
 
 @cache
 def sqs() -> SQSClient:
     client = session().client("sqs", config=_CONFIG)
-    faults.install(client)
+    _with_faults(client)
     return client
 
 

@@ -13,17 +13,35 @@ and messages that are visible again still count as in flight, so the first of a 
 out is skipped and the last is delivered first. Receives on a FIFO queue run one at a time here,
 and only invisible messages hold their group.
 
+moto decides whether each message is visible, and whether it is delayed, with its own clock
+(`unix_time_millis`, two datetime conversions, ~20 us) at every call, and scans every message of
+the queue several times per SendMessage, ReceiveMessage and GetQueueAttributes: with a few
+hundred messages queued (a burst the consumers have not caught up with), each receive took
+close to a second of the server's one core, and the API's SendMessage waited behind it. The
+same comparison against `time.time()` (the same clock: milliseconds since the epoch) keeps a
+backlog of hundreds cheap.
+
+moto keeps every table's items as Python objects, tens of them per item, and the collector's
+full collections walk them all: with a few hundred orders a full collection took hundreds of
+milliseconds, a thousand orders later over a second, and every request, the API's included,
+waited for it (one interpreter lock). After each full collection the survivors are frozen
+(`gc.freeze()`): later full collections walk only what is newer, so a pause stays short however
+much the server holds. What is frozen is still freed when nothing refers to it; only a cycle
+among frozen objects would stay (a local server's memory, not its behaviour).
+
     python -m infra.local.moto_server <host> <port>
 """
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -83,6 +101,27 @@ def _fifo_groups_in_flight() -> None:
     Queue.pending_message_groups = property(pending_message_groups)  # type: ignore[method-assign,assignment]
 
 
+def _cheap_message_clock() -> None:
+    from moto.sqs.models import Message
+
+    def visible(self: Any) -> bool:
+        return time.time() * 1000 > float(self.visible_at)
+
+    def delayed(self: Any) -> bool:
+        return time.time() * 1000 < float(self.delayed_until)
+
+    Message.visible = property(visible)  # type: ignore[method-assign,assignment]
+    Message.delayed = property(delayed)  # type: ignore[method-assign,assignment]
+
+
+def _freeze_survivors_of_full_collections() -> None:
+    def after(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            gc.freeze()
+
+    gc.callbacks.append(after)
+
+
 def main(host: str, port: int) -> None:
     os.environ.setdefault("MOTO_PORT", str(port))
     from moto.server import (  # type: ignore[attr-defined]  # re-exported, not declared
@@ -92,6 +131,8 @@ def main(host: str, port: int) -> None:
     from werkzeug.serving import run_simple
 
     _fifo_groups_in_flight()
+    _cheap_message_clock()
+    _freeze_survivors_of_full_collections()
     app = SerializedFifoReceives(
         SerializedDynamoDB(DomainDispatcherApplication(create_backend_app))
     )

@@ -181,3 +181,10 @@ def test_nothing_is_injected_unless_configured(
 ) -> None:
     assert faults.rules(None) == faults.rules("") == []
     assert throttled_calls(client(monkeypatch, endpoint, []), 3) == []
+
+
+def test_the_clients_look_for_faults_under_the_modules_variable() -> None:
+    # shared.aws imports this module only when the variable is set: the names must agree
+    from shared import aws
+
+    assert aws._FAULT_INJECTION == faults.VARIABLE

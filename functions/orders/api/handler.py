@@ -63,7 +63,8 @@ def place_order(settings: ApiSettings) -> Response[str]:
             local_mode=settings.webhook_local_mode,
         )
     else:
-        # Imported on first use: Powertools idempotency costs ~150 ms of cold start.
+        # Imported on first use: only keyed requests pay Powertools idempotency's import and
+        # first-use setup (~20 ms once this module's imports are in: docs/performance.md).
         from orders.api import idempotency
 
         accepted = idempotency.place_order(

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 from functools import cache
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -15,10 +15,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    HttpUrl,
     TypeAdapter,
 )
 from pydantic.alias_generators import to_camel
+
+if TYPE_CHECKING:
+    from pydantic import HttpUrl
 
 MAX_ITEMS_PER_ORDER = 25  # a DynamoDB transaction holds 100 items: 25 SKUs + the order fit
 MAX_QUANTITY = 1000
@@ -86,7 +88,10 @@ def _http_url(value: str) -> str:
 
 @cache
 def _http_url_adapter() -> TypeAdapter[HttpUrl]:
-    """Built at the first callbackUrl, not at import."""
+    """Built at the first callbackUrl, not at import: importing `pydantic.networks` (where
+    `HttpUrl` lives) costs ~20 ms of every cold start otherwise, callback or not."""
+    from pydantic import HttpUrl
+
     return TypeAdapter(HttpUrl)
 
 

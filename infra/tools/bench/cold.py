@@ -217,6 +217,11 @@ def measure(
             "baseline_asset_kb": baseline_asset / 1000,
             "failed_runs": mine.failures + theirs.failures,
             "samples": {"cold": len(mine.cold_ms), "warm": len(mine.warm_ms)},
+            # every round's cold start, in the order run: to tell a steady gap from noise
+            "rounds_cold_ms": [round(v) for v in mine.cold_ms],
+            "rounds_baseline_cold_ms": [round(v) for v in theirs.cold_ms],
+            "rounds_cold_cpu_ms": [round(v) for v in mine.cold_cpu_ms],
+            "rounds_baseline_cold_cpu_ms": [round(v) for v in theirs.cold_cpu_ms],
         }
         if mine.first_key_ms:
             row["first_key_warm_ms"] = _median(mine.first_key_ms)
