@@ -584,11 +584,20 @@ def test_an_event_over_its_destinations_limit_waits_on_the_queue_unattempted(
 # Circuit breaking per destination: pause, probe, resume -----------------------------------
 
 
+@pytest.fixture
+def circuit_clock(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The circuit breaker's clock (whole seconds), moved by the test: a real one would make
+    "still paused" depend on whether two calls straddle a second boundary."""
+    now = [int(time.time())]
+    monkeypatch.setattr(breaker.CircuitBreakerHandler, "_now", staticmethod(lambda: now[0]))
+    return now
+
+
 def test_a_failing_destination_is_paused_then_probed_once_and_resumed(
-    aws: Aws, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+    aws: Aws, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, circuit_clock: list[int]
 ) -> None:
     monkeypatch.setenv("WEBHOOK_CIRCUIT_FAILURE_THRESHOLD", "2")
-    monkeypatch.setenv("WEBHOOK_CIRCUIT_RECOVERY_SECONDS", "2")
+    monkeypatch.setenv("WEBHOOK_CIRCUIT_RECOVERY_SECONDS", "2")  # the paused copy's delay too
     url = receiver.script("/sick-1", (500, {}))
     receiver.script("/sick-2", (500, {}))
     sick = delivery.destination_of(url)
@@ -621,7 +630,7 @@ def test_a_failing_destination_is_paused_then_probed_once_and_resumed(
 
     # Then after the recovery time one event probes it; its success resumes delivery
     receiver.script("/sick-3", (204, {}))
-    time.sleep(2.1)
+    circuit_clock[0] += 2
     copy = aws.sqs.receive_message(
         QueueUrl=aws.resources.queue_urls["notifications"],
         WaitTimeSeconds=10,
@@ -644,13 +653,13 @@ def test_a_failing_destination_is_paused_then_probed_once_and_resumed(
 
 
 def test_a_failed_probe_pauses_the_destination_again(
-    aws: Aws, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+    aws: Aws, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, circuit_clock: list[int]
 ) -> None:
     monkeypatch.setenv("WEBHOOK_CIRCUIT_FAILURE_THRESHOLD", "1")
-    monkeypatch.setenv("WEBHOOK_CIRCUIT_RECOVERY_SECONDS", "1")
+    monkeypatch.setenv("WEBHOOK_CIRCUIT_RECOVERY_SECONDS", "60")
     url = receiver.script("/still-sick", (503, {}))
     notify(aws, requested(aws, url, event_id="evt_" + "1" * 32))  # trips at once
-    time.sleep(1.1)
+    circuit_clock[0] += 60
 
     notify(aws, requested(aws, url, event_id="evt_" + "2" * 32))  # the probe, which fails
     notify(aws, requested(aws, url, event_id="evt_" + "3" * 32))  # paused again
