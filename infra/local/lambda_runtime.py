@@ -115,7 +115,6 @@ class FunctionConfig:
     runtime: str = PYTHON_RUNTIME
     region: str = "us-east-1"
     extra: dict[str, str] = field(default_factory=dict)
-    niceness: int = 0  # its processes' CPU scheduling priority, as `nice` takes it
 
 
 class _TaskRoot:
@@ -194,8 +193,6 @@ class _Environment:
             stderr=subprocess.STDOUT,
         )
         child.close()
-        if config.niceness:
-            os.setpriority(os.PRIO_PROCESS, self.process.pid, config.niceness)
         self.connection = parent
         self._frozen = False
         self._logs = threading.Thread(

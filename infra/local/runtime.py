@@ -54,11 +54,6 @@ from infra.topology import Function, Topology
 REPOSITORY = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 API_CONCURRENCY = 8  # execution environments the local API may scale to
-# On AWS every execution environment has its own share of CPU, so consumers working through a
-# backlog take nothing from the API's. Here they share this machine's cores: they run at a lower
-# scheduling priority than the API functions (nice 5: about a third of the CPU weight when both
-# want a core), so a saturated back end does not slow the API's answers, as on AWS.
-CONSUMER_NICENESS = 5
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 CodeDirs = Path | str | Mapping[str, Path | str]
 
@@ -454,7 +449,6 @@ class LocalRuntime:
             concurrency=concurrency,
             python=self.python,
             region=REGION,
-            niceness=0 if function in self.topology.api_functions() else CONSUMER_NICENESS,
         )
 
     def _start_moto(self) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import os
 import re
 import socket
 import time
@@ -21,7 +20,6 @@ import pytest
 
 from infra.local import LocalRuntime
 from infra.local.pytest_plugin import StartRuntime
-from infra.local.runtime import CONSUMER_NICENESS
 from infra.topology import AppClient, EventSource, Function, Queue, Route, Table, Topology
 from tests.local.conftest import wait_until
 
@@ -406,26 +404,3 @@ def test_a_batch_never_exceeds_the_6_mb_invoke_payload(runtime: LocalRuntime) ->
     assert sum(int(b["records"]) for b in batches) == 10
     assert len(batches) >= 2
     assert all(int(b["bytes"]) <= 6 * 1024 * 1024 for b in batches)
-
-
-def test_consumers_run_at_a_lower_cpu_priority_than_the_api_functions(
-    runtime: LocalRuntime,
-) -> None:
-    # Given an API function and a queue consumer that have both run
-    assert call(runtime, "GET", "/hello", [])[0] == 200
-    batches = len([d for d in deliveries(runtime) if d.get("kind") == "batch"])
-    runtime.client("sqs").send_message(QueueUrl=runtime.queue_url("bulk"), MessageBody="{}")
-    wait_until(
-        lambda: len([d for d in deliveries(runtime) if d.get("kind") == "batch"]) > batches,
-        30,
-        "a batch at the consumer",
-    )
-
-    # Then the consumer's processes are niced, the API's are not (relative to this process)
-    ours = os.getpriority(os.PRIO_PROCESS, 0)
-    for name, niceness in {"greeter": 0, "tally": CONSUMER_NICENESS}.items():
-        environments = [e for e in runtime.functions[name]._all if e.alive]
-        assert environments, name
-        for environment in environments:
-            priority = os.getpriority(os.PRIO_PROCESS, environment.process.pid)
-            assert priority - ours == niceness, name
