@@ -211,35 +211,51 @@ def stage_prefix(name: str) -> str:
 
 def products_table(target: Target, make_client: ClientFactory) -> str:
     """The products table: the local runtime's, or the orders stack's `ProductsTableName`."""
-    if target.local:
-        try:
-            return target.tables[PRODUCTS_TABLE.name]
-        except KeyError:
-            raise NoLocalRuntime(
-                "the local runtime's state file names no products table: restart `make run`"
-            ) from None
-    assert target.prefix is not None
-    stack = stack_name(PRODUCTS_TABLE.component, target.prefix)
-    output = f"{construct_id(PRODUCTS_TABLE.name)}TableName"
-    outputs = stack_outputs(make_client("cloudformation", target.region, None), stack)
-    if output not in outputs:
-        raise StackNotFound(f"stack {stack!r} has no {output} output")
-    return outputs[output]
+    return _resource(
+        target,
+        make_client,
+        target.tables,
+        PRODUCTS_TABLE.name,
+        PRODUCTS_TABLE.component,
+        f"{construct_id(PRODUCTS_TABLE.name)}TableName",
+        "products table",
+    )
 
 
 def signing_secret(target: Target, make_client: ClientFactory) -> str:
     """The webhook signing secret's ARN: the local runtime's, or the notifications stack's
     `<Name>SecretArn` output."""
+    return _resource(
+        target,
+        make_client,
+        target.secrets,
+        WEBHOOK_SECRET.name,
+        WEBHOOK_SECRET.component,
+        f"{construct_id(WEBHOOK_SECRET.name)}SecretArn",
+        "signing secret",
+    )
+
+
+def _resource(
+    target: Target,
+    make_client: ClientFactory,
+    local: dict[str, str],
+    name: str,
+    component: str,
+    output: str,
+    what: str,
+) -> str:
+    """A topology resource's physical name: from the local runtime's state file, or from the
+    `output` of the owning component's stack."""
     if target.local:
         try:
-            return target.secrets[WEBHOOK_SECRET.name]
+            return local[name]
         except KeyError:
             raise NoLocalRuntime(
-                "the local runtime's state file names no signing secret: restart `make run`"
+                f"the local runtime's state file names no {what}: restart `make run`"
             ) from None
     assert target.prefix is not None
-    stack = stack_name(WEBHOOK_SECRET.component, target.prefix)
-    output = f"{construct_id(WEBHOOK_SECRET.name)}SecretArn"
+    stack = stack_name(component, target.prefix)
     outputs = stack_outputs(make_client("cloudformation", target.region, None), stack)
     if output not in outputs:
         raise StackNotFound(f"stack {stack!r} has no {output} output")
