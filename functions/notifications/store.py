@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from messages.webhooks import DeliveryStatus
 from shared.aws import dynamodb
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
+from shared.dynamodb_items import from_item, to_attribute
 
 
 @dataclass(frozen=True)
@@ -45,7 +41,7 @@ class DeliveriesStore:
         )
         if "Item" not in found:
             return None
-        state = {k: _plain(_deserializer.deserialize(v)) for k, v in found["Item"].items()}
+        state = from_item(found["Item"])
         return DeliveryRecord(
             event_id=event_id,
             status=DeliveryStatus(state["status"]),
@@ -74,7 +70,7 @@ class DeliveriesStore:
                 ConditionExpression="attribute_not_exists(#status) OR #status <> :delivered",
                 ExpressionAttributeNames=names | {"#sequence": "sequence", "#status": "status"},
                 ExpressionAttributeValues={
-                    f":f{i}": _serializer.serialize(v) for i, v in enumerate(values.values())
+                    f":f{i}": to_attribute(v) for i, v in enumerate(values.values())
                 }
                 | {":one": {"N": "1"}, ":delivered": {"S": DeliveryStatus.DELIVERED.value}},
                 ReturnValues="UPDATED_NEW",
@@ -84,9 +80,3 @@ class DeliveriesStore:
                 raise AlreadyDelivered(event_id) from error
             raise
         return int(answer["Attributes"]["sequence"]["N"])
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value)
-    return value

@@ -1,8 +1,10 @@
 """AWS clients, created once and lazily: cheap for tests, nothing extra on the cold path.
 
-Every client, the secret fetch's included, comes from one boto3 session: a session's loader
-reads each service model, the endpoint rules and the SDK's defaults once, and a second session
-(what Powertools' parameters build when given no client) reads them all again at cold start.
+Every client comes from one botocore session: a session's loader reads each service model, the
+endpoint rules and the SDK's defaults once, and a second session would read them all again at
+cold start. botocore, not boto3: boto3's clients are botocore's, and importing boto3 also loads
+its S3 transfer manager and resource layer, which no function uses (~70 million instructions,
+6% of a boto3 handler's whole cold start; docs/performance.md).
 
 Endpoints come from the standard `AWS_ENDPOINT_URL` variable, which the local runtime points at
 moto; the code is the same in both places.
@@ -11,14 +13,16 @@ moto; the code is the same in both places.
 from __future__ import annotations
 
 import os
+import time
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-import boto3
+import botocore.session
 from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
 # Short timeouts: an API call must fail fast enough to answer within API Gateway's 29 s.
@@ -28,46 +32,60 @@ _CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3},
 )
 
+SECRET_MAX_AGE_S = 300.0
+
 
 @cache
-def session() -> boto3.session.Session:
+def session() -> botocore.session.Session:
     """The execution environment's one session (region and credentials from the environment)."""
-    return boto3.session.Session()
+    return botocore.session.get_session()
 
 
 # shared.faults' variable: the module (tests and demos only) is imported only where it is set
 _FAULT_INJECTION = "FAULT_INJECTION"
 
 
-def _with_faults(client: Any) -> None:
+def _client(service: str) -> Any:
+    client = session().create_client(service, config=_CONFIG)
     if os.environ.get(_FAULT_INJECTION):
         from shared import faults
 
         faults.install(client)
+    return client
 
 
 @cache
 def dynamodb() -> DynamoDBClient:
-    client = session().client("dynamodb", config=_CONFIG)
-    _with_faults(client)
-    return client
+    return cast("DynamoDBClient", _client("dynamodb"))
 
 
 @cache
 def sqs() -> SQSClient:
-    client = session().client("sqs", config=_CONFIG)
-    _with_faults(client)
-    return client
+    return cast("SQSClient", _client("sqs"))
+
+
+@cache
+def secretsmanager() -> SecretsManagerClient:
+    return cast("SecretsManagerClient", _client("secretsmanager"))
+
+
+# secret id -> (when read, monotonic seconds; its value)
+_secrets: dict[str, tuple[float, str]] = {}
 
 
 def secret_value(secret_id: str) -> str:
-    """A Secrets Manager secret, cached for five minutes (Powertools parameters)."""
-    # Imported here: only the notifier reads secrets; the others skip the import at cold start.
-    from aws_lambda_powertools.utilities import parameters
-    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+    """A Secrets Manager secret's string, read again once it is five minutes old.
 
-    if "secrets" not in DEFAULT_PROVIDERS:  # what get_secret uses (and clear_caches clears)
-        client = session().client("secretsmanager")
-        DEFAULT_PROVIDERS["secrets"] = parameters.SecretsProvider(boto3_client=client)
-    value = parameters.get_secret(secret_id, max_age=300)
-    return value if isinstance(value, str) else value.decode()
+    A rotated secret reaches every environment within five minutes, as with Powertools'
+    parameters (`max_age=300`), whose package would import boto3 (its other providers do)."""
+    now = time.monotonic()
+    kept = _secrets.get(secret_id)
+    if kept is None or now - kept[0] >= SECRET_MAX_AGE_S:
+        value = secretsmanager().get_secret_value(SecretId=secret_id)["SecretString"]
+        kept = _secrets[secret_id] = (now, value)
+    return kept[1]
+
+
+def forget_secrets() -> None:
+    """As if every secret read were five minutes old (tests; a new execution environment)."""
+    _secrets.clear()

@@ -10,10 +10,8 @@ import random
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from orders.domain.errors import InsufficientStock, OrderAlreadySettled
@@ -26,39 +24,18 @@ from orders.domain.models import (
     StoredOrder,
 )
 from shared.aws import dynamodb
+from shared.dynamodb_items import from_item, to_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 _CONFLICT_ATTEMPTS = 4  # transaction conflicts on hot SKUs are retried here before failing
 # Each notification entry also keeps the sequence of the delivery update it shows (not public).
 _SEQUENCE = "sequence"
 
 
-def _to_item(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
-
-
-def _from_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
-
-
-def _plain(value: Any) -> Any:
-    """DynamoDB numbers come back as Decimal; ours are all integers."""
-    if isinstance(value, Decimal):
-        return int(value)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
 def _product_from_item(item: Mapping[str, Any]) -> Product:
-    data = _from_item(item)
+    data = from_item(item)
     return Product(
         sku=data["sku"],
         name=data["name"],
@@ -68,7 +45,7 @@ def _product_from_item(item: Mapping[str, Any]) -> Product:
 
 
 def _order_from_item(item: Mapping[str, Any]) -> StoredOrder:
-    data = _from_item(item)
+    data = from_item(item)
     data["notifications"] = [
         {k: v for k, v in n.items() if k != _SEQUENCE}
         for n in (data.get("notifications") or {}).values()
@@ -153,7 +130,7 @@ class OrderStore:
         item.pop("publishedEvents")  # a string set, created by the first mark_published
         dynamodb().put_item(
             TableName=self.tables.orders,
-            Item=_to_item(item),
+            Item=to_item(item),
             ConditionExpression="attribute_not_exists(orderId)",
         )
 
@@ -289,7 +266,7 @@ class OrderStore:
                     "#items": "items",
                     "#total": "total",
                 },
-                "ExpressionAttributeValues": _to_item(
+                "ExpressionAttributeValues": to_item(
                     {
                         ":confirmed": OrderStatus.CONFIRMED.value,
                         ":accepted": OrderStatus.ACCEPTED.value,
@@ -315,7 +292,7 @@ class OrderStore:
                 "notifications = :notifications" + _leave_sweep(notifications),
                 ConditionExpression="#status = :accepted",
                 ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=_to_item(
+                ExpressionAttributeValues=to_item(
                     {
                         ":rejected": OrderStatus.REJECTED.value,
                         ":accepted": OrderStatus.ACCEPTED.value,
@@ -360,7 +337,7 @@ class OrderStore:
                 "(attribute_not_exists(notifications.#event.#seq) "
                 "OR notifications.#event.#seq < :seq)",
                 ExpressionAttributeNames=names | {"#seq": _SEQUENCE},
-                ExpressionAttributeValues=_to_item(values | {":seq": sequence}),
+                ExpressionAttributeValues=to_item(values | {":seq": sequence}),
             )
         except ClientError as error:
             if _code(error) == "ConditionalCheckFailedException":
@@ -382,7 +359,7 @@ class OrderStore:
                     raise OrderAlreadySettled() from error
                 for line, cancel in zip(lines, reasons, strict=False):
                     if cancel.get("Code") == "ConditionalCheckFailed":
-                        old = _from_item(cancel.get("Item", {}))
+                        old = from_item(cancel.get("Item", {}))
                         raise InsufficientStock(
                             line.sku, line.quantity, int(old.get("available", 0))
                         ) from error
