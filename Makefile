@@ -53,7 +53,10 @@ bootstrap: $(VENV)/.dev-deps node_modules/.installed ## needs AWS credentials: C
 	npx cdk bootstrap $(CDK_CONTEXT)
 
 # The pinned CLI (package.json) and the app's venv are installed first: this works on a fresh clone.
+# Python 3.14 (uv's own build, downloaded once) compiles the code assets' bytecode for the
+# runtime: cold starts skip compiling our modules (infra/code_asset.py, docs/performance.md).
 deploy: $(VENV)/.dev-deps node_modules/.installed ## needs AWS credentials: every stack of STAGE, in order
+	$(BIN)/uv python install -q 3.14
 	npx cdk deploy --all $(CDK_CONTEXT) $(CDK_ARGS)
 
 destroy: $(VENV)/.dev-deps node_modules/.installed ## needs AWS credentials: delete STAGE's stacks (prod retains its data)

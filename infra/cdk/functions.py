@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from aws_cdk import Duration, IgnoreMode
+import jsii
+from aws_cdk import AssetHashType, BundlingOptions, Duration, ILocalBundling
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -13,6 +15,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from infra import code_asset
 from infra.cdk.messaging import ImportedQueues
 from infra.cdk.nag import acknowledge
 from infra.cdk.naming import construct_id, function_name
@@ -20,18 +23,6 @@ from infra.cdk.secrets import Secrets
 from infra.cdk.stage import StageSettings
 from infra.cdk.storage import Storage
 from infra.topology import Function, Permission, Topology
-
-FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
-# Caches and editor litter would change the asset hash without changing the code
-# (.gitignore syntax: a pattern without a leading slash matches at any depth).
-ASSET_EXCLUDES = [
-    "__pycache__/",
-    "*.py[cod]",
-    ".mypy_cache/",
-    ".pytest_cache/",
-    ".ruff_cache/",
-    ".DS_Store",
-]
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -54,7 +45,8 @@ class Functions(Construct):
     """One function per topology function of `component`, wired to exactly what it declares.
 
     Boto3 comes with the runtime and Powertools (with pydantic) from its public layer, so the
-    asset is `functions/` as it is, without the other components' packages: no bundling.
+    asset is `functions/` without the other components' packages, and bytecode for the
+    runtime when this machine has its Python (infra/code_asset.py): bundled locally, no Docker.
     """
 
     def __init__(
@@ -76,9 +68,14 @@ class Functions(Construct):
         self._secrets = secrets
         self._settings = settings
         self._code = lambda_.Code.from_asset(
-            str(FUNCTIONS_DIR),
-            exclude=asset_excludes(topology, component),
-            ignore_mode=IgnoreMode.GIT,
+            str(code_asset.FUNCTIONS_DIR),
+            asset_hash_type=AssetHashType.OUTPUT,  # what is deployed, not the whole folder
+            bundling=BundlingOptions(
+                image=RUNTIME.bundling_image,  # never pulled: the local bundling always builds
+                local=LocalCodeAsset(component),
+                # part of CDK's bundling cache key: every component bundles the same folder
+                environment={"COMPONENT": component},
+            ),
         )
         self._powertools = lambda_.LayerVersion.from_layer_version_arn(
             self,
@@ -210,13 +207,24 @@ class Functions(Construct):
         return str(self._secrets.secrets[permission.name].secret_arn)
 
 
-def asset_excludes(topology: Topology, component: str) -> list[str]:
-    """What `component`'s code asset leaves out of functions/: the other components' packages
-    and caches. What remains is its own package, the shared kernel and the message models.
+@jsii.implements(ILocalBundling)
+class LocalCodeAsset:
+    """Builds `component`'s code asset on this machine (infra/code_asset.py)."""
 
-    `/<name>/` (.gitignore syntax) is the top-level package only, directory and all: glob
-    mode's `<name>/**` leaves an empty directory behind, and `<name>` alone would also drop a
-    module or folder of that name anywhere below (say `messages/orders/`).
-    """
-    others = [f"/{c.name}/" for c in topology.components if c.name != component]
-    return [*others, *ASSET_EXCLUDES]
+    warned = False
+
+    def __init__(self, component: str) -> None:
+        self.component = component
+
+    def try_bundle(self, output_dir: str, options: BundlingOptions) -> bool:
+        python = code_asset.runtime_python()
+        if python is None and not LocalCodeAsset.warned:
+            LocalCodeAsset.warned = True
+            print(
+                f"note: no Python {code_asset.RUNTIME_PYTHON_VERSION} here, so the code assets "
+                "ship without bytecode and compile at each cold start (make deploy installs "
+                "one with uv; docs/deploy.md)",
+                file=sys.stderr,
+            )
+        code_asset.build(self.component, Path(output_dir), python)
+        return True

@@ -118,7 +118,10 @@ class FunctionConfig:
 
 
 class _TaskRoot:
-    """A read-only copy of a code directory, shared by a function's environments (/var/task)."""
+    """A read-only copy of a code directory, shared by a function's environments (/var/task).
+
+    Bytecode in the directory is kept, as an asset's is (infra/code_asset.py): Python uses the
+    `.pyc` files made by its own version and ignores the others."""
 
     def __init__(self, code_dir: Path, name: str) -> None:
         self._parent = Path(tempfile.mkdtemp(prefix=f"lambda-task-{name}-"))
@@ -126,7 +129,7 @@ class _TaskRoot:
         shutil.copytree(
             code_dir,
             self.path,
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*"),
+            ignore=shutil.ignore_patterns(".*"),
             symlinks=False,
         )
         as_root = os.geteuid() == 0  # the function drops its capabilities: make it not the owner

@@ -316,8 +316,9 @@ def test_a_component_deploys_its_own_package_the_kernel_and_the_messages_and_no_
     others = {c for c in COMPONENTS if c != component}
     assert deployed == present - others - {"__pycache__"}
     assert deployed & others == set()
-    assert list(asset.rglob("__pycache__")) == []
-    assert list(asset.rglob("*.pyc")) == []
+    # bytecode for the runtime's Python only (where the machine has one: infra/code_asset.py)
+    assert {path.name.split(".")[-2] for path in asset.rglob("*.pyc")} <= {"cpython-314"}
+    assert [path for path in asset.rglob("*") if path.suffix in {".pyo", ".pyd"}] == []
 
 
 @pytest.mark.parametrize("spec", TOPOLOGY.functions, ids=lambda f: f.name)

@@ -1,9 +1,8 @@
-"""Each component's Lambda code asset, built as the CDK app builds it: functions/ without the
-other components' packages and without caches (infra.cdk.functions.asset_excludes), zipped."""
+"""Each component's Lambda code asset, built as the CDK app builds it (infra/code_asset.py),
+and zipped."""
 
 from __future__ import annotations
 
-import fnmatch
 import io
 import shutil
 import subprocess
@@ -11,44 +10,17 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from infra.topology import TOPOLOGY
+from infra import code_asset
 
-FUNCTIONS_DIR = Path(__file__).resolve().parents[3] / "functions"
-# mirrors infra.cdk.functions.ASSET_EXCLUDES (which cannot be imported without CDK)
-CACHE_PATTERNS = (
-    "__pycache__",
-    "*.pyc",
-    "*.pyo",
-    "*.pyd",
-    ".mypy_cache",
-    ".pytest_cache",
-    ".ruff_cache",
-    ".DS_Store",
-)
+FUNCTIONS_DIR = code_asset.FUNCTIONS_DIR
 
 
-def other_components(component: str) -> set[str]:
-    return {c.name for c in TOPOLOGY.components if c.name != component}
-
-
-def build(component: str, into: Path, source: Path = FUNCTIONS_DIR) -> Path:
-    """A copy of the component's asset directory (from `source`, a functions/ tree) under
-    `into`; returns it."""
+def build(component: str, into: Path, python: str | None, source: Path = FUNCTIONS_DIR) -> Path:
+    """The component's asset under `into` (from `source`, a functions/ tree), with bytecode by
+    `python` when given, as a deployment with the runtime's Python builds it; returns it."""
     target = into / component
     shutil.rmtree(target, ignore_errors=True)
-    excluded = other_components(component)
-
-    def ignore(directory: str, names: list[str]) -> set[str]:
-        top = Path(directory) == source
-        return {
-            name
-            for name in names
-            if (top and name in excluded)
-            or any(fnmatch.fnmatch(name, pattern) for pattern in CACHE_PATTERNS)
-        }
-
-    shutil.copytree(source, target, ignore=ignore)
-    return target
+    return code_asset.build(component, target, python, source)
 
 
 def functions_at(revision: str, into: Path) -> Path:

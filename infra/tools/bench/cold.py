@@ -178,13 +178,18 @@ def measure(
     revision) the function as it was then too, in the same interleaved rounds."""
     scenarios = [s for s in SCENARIOS if not only or s.name in only]
     kinds = ("function", "baseline", "before") if before else ("function", "baseline")
+    # The functions' assets hold bytecode, compiled by the sandbox's Python as a deployment
+    # compiles them with the runtime's; `before` is built as it was deployed then: source only.
+    python = str(sandbox_python())
     code_dirs = {
-        "function": {c.name: assets.build(c.name, work_dir / "assets") for c in TOPOLOGY.components}
+        "function": {
+            c.name: assets.build(c.name, work_dir / "assets", python) for c in TOPOLOGY.components
+        }
     }
     if before:
         source = assets.functions_at(before, work_dir / "revision")
         code_dirs["before"] = {
-            c.name: assets.build(c.name, work_dir / "assets-before", source)
+            c.name: assets.build(c.name, work_dir / "assets-before", None, source)
             for c in TOPOLOGY.components
         }
     samples: dict[Key, Samples] = {(s.name, kind): Samples() for s in scenarios for kind in kinds}
