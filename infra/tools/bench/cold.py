@@ -11,8 +11,12 @@ elsewhere on the machine falls on both alike; ratios are of the medians over the
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
+import shutil
+import signal
+import socket
 import statistics
 import time
 from collections.abc import Callable
@@ -145,6 +149,46 @@ def run_once(
     return samples
 
 
+def count_instructions(
+    scenario: Scenario, kind: str, aws: Aws, code_dirs: dict[str, dict[str, Path]], work_dir: Path
+) -> int | None:
+    """Instructions the environment executes from spawn to its first answer (and its exit),
+    counted by valgrind's callgrind: the same figure on every run, whatever else the machine
+    does, where wall and CPU time swing by a third from round to round here. None without
+    valgrind."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    out = work_dir.resolve() / f"callgrind-{scenario.name}-{kind}.out"
+    out.unlink(missing_ok=True)
+    wrapper = work_dir.resolve() / f"callgrind-{scenario.name}-{kind}.sh"
+    python = sandbox_python()
+    wrapper.write_text(
+        f'#!/bin/sh\nexec {valgrind} -q --tool=callgrind --callgrind-out-file={out} {python} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    config = dataclasses.replace(
+        _config(scenario, kind, aws, code_dirs), python=wrapper, timeout_s=600
+    )
+    function = LocalFunction(config, lambda _, line: None)
+    try:
+        scenario.prepare(aws)
+        answer = function.invoke(scenario.event(aws))
+        if not scenario.succeeded(answer):
+            return None
+        # let the environment end by itself, so that callgrind writes its count
+        (environment,) = [e for e in function._all if e.alive]
+        environment.connection.shutdown(socket.SHUT_RDWR)
+        os.kill(environment.process.pid, signal.SIGCONT)  # frozen between invocations
+        environment.process.wait(timeout=300)
+    finally:
+        function.close()
+    for line in out.read_text().splitlines():
+        if line.startswith(("summary:", "totals:")):
+            return int(line.split()[1])
+    return None
+
+
 def _retrying(run: Callable[[], Samples]) -> Samples:
     """`run`, again after a pause when the machine is out of processes or threads (a shared
     machine can be): nothing of a run that could not start is kept."""
@@ -202,6 +246,14 @@ def measure(
             run = partial(run_once, scenario, kind, aws, code_dirs, warm, logs)
             samples[scenario_name, kind].add(_retrying(run))
         print(f"  round {number}/{rounds} done", flush=True)
+    instructions: dict[Key, int | None] = {}
+    if shutil.which("valgrind"):
+        print("  counting instructions (callgrind, one run each)", flush=True)
+    for key in samples:
+        if key[1] == "before":
+            continue
+        scenario = next(s for s in SCENARIOS if s.name == key[0])
+        instructions[key] = count_instructions(scenario, key[1], aws, code_dirs, work_dir)
     baseline_asset = _baseline_asset_size(work_dir)
     rows = []
     for scenario in scenarios:
@@ -221,6 +273,8 @@ def measure(
             "asset_kb": assets.zipped_size(code_dirs["function"][component]) / 1000,
             "baseline_asset_kb": baseline_asset / 1000,
             "failed_runs": mine.failures + theirs.failures,
+            "cold_instructions": instructions.get((scenario.name, "function")),
+            "baseline_cold_instructions": instructions.get((scenario.name, "baseline")),
             "samples": {"cold": len(mine.cold_ms), "warm": len(mine.warm_ms)},
             # every round's cold start, in the order run: to tell a steady gap from noise
             "rounds_cold_ms": [round(v) for v in mine.cold_ms],

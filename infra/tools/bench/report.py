@@ -56,7 +56,7 @@ def _ratio(value: float, baseline: float) -> float:
 def print_cold(measured: dict[str, Any]) -> bool:
     """The table, ratios added to each row; whether every budget is met."""
     header = (
-        f"{'scenario':<15}{'cold ms':>9}{'base':>7}{'ratio':>7}  {'cpu':>6}  {'warm ms':>8}{'base':>7}"
+        f"{'scenario':<15}{'cold ms':>9}{'base':>7}{'ratio':>7}  {'cpu':>6}  {'instr':>6}  {'warm ms':>8}{'base':>7}"
         f"{'ratio':>7}  {'peak MiB':>8}{'base':>6}{'ratio':>7}  {'asset KB':>8}  budgets"
     )
     print(header)
@@ -64,6 +64,9 @@ def print_cold(measured: dict[str, Any]) -> bool:
     for row in measured["rows"]:
         row["cold_ratio"] = _ratio(row["cold_ms"], row["baseline_cold_ms"])
         row["cold_cpu_ratio"] = _ratio(row["cold_cpu_ms"], row["baseline_cold_cpu_ms"])
+        row["cold_instructions_ratio"] = _ratio(
+            row.get("cold_instructions") or math.nan, row.get("baseline_cold_instructions") or 0
+        )
         row["warm_ratio"] = _ratio(row["warm_ms"], row["baseline_warm_ms"])
         row["peak_ratio"] = _ratio(row["peak_mib"], row["baseline_peak_mib"])
         checks = {
@@ -82,6 +85,7 @@ def print_cold(measured: dict[str, Any]) -> bool:
         print(
             f"{row['scenario']:<15}{row['cold_ms']:>9.0f}{row['baseline_cold_ms']:>7.0f}"
             f"{row['cold_ratio']:>6.2f}x  {row['cold_cpu_ratio']:>5.2f}x  "
+            f"{row['cold_instructions_ratio']:>5.2f}x  "
             f"{row['warm_ms']:>8.1f}{row['baseline_warm_ms']:>7.1f}"
             f"{row['warm_ratio']:>6.2f}x  {row['peak_mib']:>8.1f}{row['baseline_peak_mib']:>6.1f}"
             f"{row['peak_ratio']:>6.2f}x  {row['asset_kb']:>8.1f}  {verdict}"
@@ -99,7 +103,8 @@ def print_cold(measured: dict[str, Any]) -> bool:
         _print_before(measured)
     print(
         f"Medians of {measured['rounds']} rounds ({measured['warm_invocations']} warm invocations"
-        f" each); cpu: the cold environment's own CPU time, steadier on a busy machine; budgets: cold <= {COLD_BUDGET}x (aim {COLD_AIM}x), warm <= {WARM_BUDGET}x, "
+        f" each); cpu: the cold environment's own CPU time; instr: the instructions it executed"
+        f" (callgrind, one run: the same on every run; nan without valgrind); budgets: cold <= {COLD_BUDGET}x (aim {COLD_AIM}x), warm <= {WARM_BUDGET}x, "
         f"asset < {ASSET_BUDGET_KB:g} KB. Baseline assets: {measured['rows'][0]['baseline_asset_kb']:.1f} KB."
     )
     return within
