@@ -24,11 +24,13 @@ import sys
 from functools import cache
 from pathlib import Path
 
+from infra.local.lambda_runtime import PYTHON_RUNTIME
 from infra.topology import TOPOLOGY
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[1] / "functions"
-RUNTIME_PYTHON_VERSION = "3.14"  # the runtime the stacks deploy (infra/cdk/functions.py)
+RUNTIME_PYTHON_VERSION = PYTHON_RUNTIME.removeprefix("python")  # what the stacks deploy
 BYTECODE_PYTHON_VARIABLE = "LAMBDA_BYTECODE_PYTHON"
+LAMBDA_TASK_ROOT = "/var/task"
 # caches and editor litter: they would change the asset without changing the code
 LEFT_OUT = (
     "__pycache__",
@@ -63,13 +65,20 @@ def copy_sources(component: str, target: Path, source: Path = FUNCTIONS_DIR) -> 
 
 
 def compile_bytecode(directory: Path, python: str) -> None:
-    """`.pyc` files beside every module of `directory`, by `python`, checked by nothing."""
-    command = [python, "-I", "-m", "compileall", "-q", "-j", "0"]
-    subprocess.run(  # noqa: S603 - a Python interpreter, fixed arguments
-        [*command, "--invalidation-mode", "unchecked-hash", str(directory)],
-        check=True,
-        stdout=subprocess.DEVNULL,
+    """`.pyc` files beside every module of `directory`, by `python`, checked by nothing.
+
+    Each records its module's path as Lambda has it (`/var/task/...`), not this machine's: the
+    same sources give the same bytes wherever they are built, so the asset's hash does not
+    change with the checkout's folder."""
+    command = [python, "-I", "-m", "compileall", "-q", "-j", "0", "-s", str(directory)]
+    compiled = subprocess.run(  # noqa: S603 - a Python interpreter, fixed arguments
+        [*command, "-p", LAMBDA_TASK_ROOT, "--invalidation-mode", "unchecked-hash", str(directory)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
+    if compiled.returncode != 0:  # compileall reports a module's syntax error on stdout
+        raise RuntimeError(f"compiling {directory} failed:\n{compiled.stdout}{compiled.stderr}")
 
 
 @cache

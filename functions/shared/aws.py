@@ -13,7 +13,6 @@ moto; the code is the same in both places.
 from __future__ import annotations
 
 import os
-import time
 from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
@@ -32,7 +31,7 @@ _CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3},
 )
 
-SECRET_MAX_AGE_S = 300.0
+SECRET_MAX_AGE_S = 300
 
 
 @cache
@@ -64,28 +63,18 @@ def sqs() -> SQSClient:
     return cast("SQSClient", _client("sqs"))
 
 
-@cache
-def secretsmanager() -> SecretsManagerClient:
-    return cast("SecretsManagerClient", _client("secretsmanager"))
-
-
-# secret id -> (when read, monotonic seconds; its value)
-_secrets: dict[str, tuple[float, str]] = {}
-
-
 def secret_value(secret_id: str) -> str:
-    """A Secrets Manager secret's string, read again once it is five minutes old.
+    """A Secrets Manager secret, cached for five minutes (Powertools parameters)."""
+    # Imported here: only the notifier reads secrets; the others skip the import at cold start.
+    # (Its package imports boto3, which the notifier's circuit breaker loads anyway.)
+    from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 
-    A rotated secret reaches every environment within five minutes, as with Powertools'
-    parameters (`max_age=300`), whose package would import boto3 (its other providers do)."""
-    now = time.monotonic()
-    kept = _secrets.get(secret_id)
-    if kept is None or now - kept[0] >= SECRET_MAX_AGE_S:
-        value = secretsmanager().get_secret_value(SecretId=secret_id)["SecretString"]
-        kept = _secrets[secret_id] = (now, value)
-    return kept[1]
-
-
-def forget_secrets() -> None:
-    """As if every secret read were five minutes old (tests; a new execution environment)."""
-    _secrets.clear()
+    if "secrets" not in DEFAULT_PROVIDERS:  # what get_secret uses (and clear_caches clears)
+        # not through _client: injected faults are for the queues and tables, not the secret
+        client = cast(
+            "SecretsManagerClient", session().create_client("secretsmanager", config=_CONFIG)
+        )
+        DEFAULT_PROVIDERS["secrets"] = parameters.SecretsProvider(boto3_client=client)
+    value = parameters.get_secret(secret_id, max_age=SECRET_MAX_AGE_S)
+    return value if isinstance(value, str) else value.decode()

@@ -2,9 +2,9 @@
 
 Not boto3's TypeSerializer: importing `boto3.dynamodb.types` imports all of boto3 (its S3
 transfer manager and resource layer), which the functions otherwise skip at cold start
-(shared.aws). Reading uses Powertools' copy of boto3's TypeDeserializer, which needs no boto3;
-writing covers exactly what the stores write (text, integers, booleans, lists and maps) and
-refuses anything else, as boto3 refuses floats.
+(shared.aws). Both directions cover exactly what the stores write and read (text, integers,
+booleans, lists and maps; string sets on reading) and refuse anything else, as boto3 refuses
+floats; tests/unit/test_dynamodb_items.py holds them to boto3's output.
 """
 
 from __future__ import annotations
@@ -12,10 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
-
-from aws_lambda_powertools.shared.dynamodb_deserializer import TypeDeserializer
-
-_deserializer = TypeDeserializer()
 
 
 def to_attribute(value: Any) -> dict[str, Any]:
@@ -39,16 +35,31 @@ def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: to_attribute(v) for k, v in values.items() if v is not None}
 
 
+def from_attribute(value: Mapping[str, Any]) -> Any:
+    ((kind, data),) = value.items()
+    if kind == "S":
+        return data
+    if kind == "N":
+        return _number(data)
+    if kind == "BOOL":
+        return bool(data)
+    if kind == "NULL":
+        return None
+    if kind == "L":
+        return [from_attribute(v) for v in data]
+    if kind == "M":
+        return {k: from_attribute(v) for k, v in data.items()}
+    if kind == "SS":
+        return set(data)
+    raise TypeError(f"DynamoDB type {kind} is not read here")
+
+
+def _number(text: str) -> int | Decimal:
+    """Ours are all integers; anything else stays exact."""
+    number = Decimal(text)
+    return int(number) if number == number.to_integral_value() else number
+
+
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    """Plain values of an item; numbers come back as Decimal and ours are all integers."""
-    return {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
+    """Plain values of an item."""
+    return {k: from_attribute(v) for k, v in item.items()}

@@ -117,6 +117,13 @@ class FunctionConfig:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+def _kept_out(directory: str, names: list[str]) -> set[str]:
+    """Hidden files, and bytecode anywhere but in `__pycache__` (which Python uses only for
+    a source beside it; a stray `.pyc` would import with no source at all)."""
+    in_cache = os.path.basename(directory) == "__pycache__"
+    return {n for n in names if n.startswith(".") or (n.endswith(".pyc") and not in_cache)}
+
+
 class _TaskRoot:
     """A read-only copy of a code directory, shared by a function's environments (/var/task).
 
@@ -129,7 +136,7 @@ class _TaskRoot:
         shutil.copytree(
             code_dir,
             self.path,
-            ignore=shutil.ignore_patterns(".*"),
+            ignore=_kept_out,
             symlinks=False,
         )
         as_root = os.geteuid() == 0  # the function drops its capabilities: make it not the owner

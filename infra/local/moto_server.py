@@ -136,7 +136,10 @@ def _transactions_copy_only_their_items() -> None:
         def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
             return value if isinstance(value, Table) else copy.deepcopy(value, memo)
 
-    setattr(dynamodb_models, "copy", TablesKeptInPlace)  # noqa: B010 - not a declared export
+        def __getattr__(self, name: str) -> Any:  # copy.copy and the rest, unchanged
+            return getattr(copy, name)
+
+    setattr(dynamodb_models, "copy", TablesKeptInPlace())  # noqa: B010 - not a declared export
     all_or_nothing = DynamoDBBackend.transact_write_items
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
@@ -157,7 +160,7 @@ def _item_before(backend: Any, entry: dict[str, Any]) -> tuple[Any, Any, Any, An
     None where the entry is malformed (moto refuses it before writing anything)."""
     try:
         (operation,) = entry.values()
-        table = backend.tables[operation["TableName"]]
+        table = backend.get_table(operation["TableName"])  # a name or an ARN, as moto takes
         key = operation["Item"] if "Item" in operation else operation["Key"]
         hash_key, range_key = backend.get_keys_value(table, key)
         item = table.get_item(hash_key, range_key)

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from infra.local.provision import provision
@@ -21,8 +22,7 @@ def _reset_caches() -> None:
     are cached by the environment's values."""
     shared_aws.dynamodb.cache_clear()
     shared_aws.sqs.cache_clear()
-    shared_aws.secretsmanager.cache_clear()
-    shared_aws.forget_secrets()
+    parameters.clear_caches()
 
 
 @pytest.fixture

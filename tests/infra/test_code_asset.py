@@ -70,3 +70,17 @@ def test_the_runtime_s_python_is_taken_only_at_its_exact_version(
     monkeypatch.setenv(code_asset.BYTECODE_PYTHON_VARIABLE, sys.executable)
     assert code_asset.runtime_python(THIS_PYTHON) == sys.executable
     assert code_asset.runtime_python("2.7") is None
+
+
+def test_the_same_sources_compile_to_the_same_bytes_wherever_they_are_built(
+    tmp_path: Path,
+) -> None:
+    """The asset's hash is its content's: a build elsewhere must not redeploy every function."""
+    here = code_asset.build("notifications", tmp_path / "a" / "asset", python=sys.executable)
+    there = code_asset.build("notifications", tmp_path / "b" / "c" / "x", python=sys.executable)
+
+    def contents(asset: Path) -> dict[Path, bytes]:
+        return {p.relative_to(asset): p.read_bytes() for p in asset.rglob("*") if p.is_file()}
+
+    assert contents(here) == contents(there)
+    assert str(tmp_path).encode() not in b"".join(contents(here).values())

@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities import parameters
 from botocore.client import BaseClient
 from moto import mock_aws
 
@@ -37,8 +38,7 @@ SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 def _reset_clients() -> None:
     shared_aws.dynamodb.cache_clear()
     shared_aws.sqs.cache_clear()
-    shared_aws.secretsmanager.cache_clear()
-    shared_aws.forget_secrets()
+    parameters.clear_caches()
 
 
 @pytest.fixture

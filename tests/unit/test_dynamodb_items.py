@@ -3,12 +3,13 @@ reads back the plain values."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
-from boto3.dynamodb.types import TypeSerializer
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from shared.dynamodb_items import from_item, to_attribute, to_item
+from shared.dynamodb_items import from_attribute, from_item, to_attribute, to_item
 
 STORED = [
     "text",
@@ -30,6 +31,19 @@ STORED = [
 @pytest.mark.parametrize("value", STORED, ids=repr)
 def test_each_value_is_written_as_boto3_writes_it(value: Any) -> None:
     assert to_attribute(value) == TypeSerializer().serialize(value)
+
+
+@pytest.mark.parametrize("value", [*STORED, {"a", "b"}], ids=repr)
+def test_each_value_is_read_as_boto3_reads_it(value: Any) -> None:
+    """boto3 gives numbers as Decimal; ours are integers and come back as int."""
+    attribute = TypeSerializer().serialize(value)
+    assert from_attribute(attribute) == TypeDeserializer().deserialize(attribute) == value
+
+
+def test_a_number_that_is_not_an_integer_stays_exact() -> None:
+    assert from_attribute({"N": "2.50"}) == Decimal("2.5")
+    assert from_attribute({"N": "7"}) == 7
+    assert isinstance(from_attribute({"N": "7"}), int)
 
 
 def test_an_item_round_trips_to_plain_values_and_leaves_out_none() -> None:

@@ -23,6 +23,19 @@ def build(component: str, into: Path, python: str | None, source: Path = FUNCTIO
     return code_asset.build(component, target, python, source)
 
 
+def builds_bytecode_at(revision: str) -> bool:
+    """Whether the CDK app at `revision` compiled its assets' bytecode (infra/code_asset.py)."""
+    return (
+        subprocess.run(  # noqa: S603 - git, fixed arguments
+            ["git", "cat-file", "-e", f"{revision}:infra/code_asset.py"],  # noqa: S607
+            cwd=FUNCTIONS_DIR.parent,
+            capture_output=True,
+            check=False,
+        ).returncode
+        == 0
+    )
+
+
 def functions_at(revision: str, into: Path) -> Path:
     """functions/ as it was at a git revision, extracted under `into`."""
     shutil.rmtree(into, ignore_errors=True)

@@ -63,7 +63,7 @@ def _config(
     """`kind`: "function", "baseline", or "before" (the function at the compared revision)."""
     function = TOPOLOGY.function(scenario.function)
     handler = scenario.baseline if kind == "baseline" else function.handler
-    code_dir = BASELINES_DIR if kind == "baseline" else code_dirs[kind][function.component]
+    code_dir = code_dirs[kind][function.component]
     return FunctionConfig(
         name=function.name,
         handler=handler,
@@ -223,17 +223,22 @@ def measure(
     scenarios = [s for s in SCENARIOS if not only or s.name in only]
     kinds = ("function", "baseline", "before") if before else ("function", "baseline")
     # The functions' assets hold bytecode, compiled by the sandbox's Python as a deployment
-    # compiles them with the runtime's; `before` is built as it was deployed then: source only.
+    # compiles them with the runtime's; a `before` revision is built as it was deployed (with
+    # bytecode from the revision that brought infra/code_asset.py on); the baselines are
+    # source only, as a hand-written handler's zip would be.
     python = str(sandbox_python())
+    baselines = _baselines_asset(work_dir)
     code_dirs = {
         "function": {
             c.name: assets.build(c.name, work_dir / "assets", python) for c in TOPOLOGY.components
-        }
+        },
+        "baseline": {c.name: baselines for c in TOPOLOGY.components},
     }
     if before:
         source = assets.functions_at(before, work_dir / "revision")
+        before_python = python if assets.builds_bytecode_at(before) else None
         code_dirs["before"] = {
-            c.name: assets.build(c.name, work_dir / "assets-before", None, source)
+            c.name: assets.build(c.name, work_dir / "assets-before", before_python, source)
             for c in TOPOLOGY.components
         }
     samples: dict[Key, Samples] = {(s.name, kind): Samples() for s in scenarios for kind in kinds}
@@ -254,7 +259,7 @@ def measure(
             continue
         scenario = next(s for s in SCENARIOS if s.name == key[0])
         instructions[key] = count_instructions(scenario, key[1], aws, code_dirs, work_dir)
-    baseline_asset = _baseline_asset_size(work_dir)
+    baseline_asset = assets.zipped_size(baselines)
     rows = []
     for scenario in scenarios:
         mine, theirs = samples[scenario.name, "function"], samples[scenario.name, "baseline"]
@@ -301,13 +306,12 @@ def measure(
     return {"rounds": rounds, "warm_invocations": warm, "before": before, "rows": rows}
 
 
-def _baseline_asset_size(work_dir: Path) -> int:
-    import shutil
-
+def _baselines_asset(work_dir: Path) -> Path:
+    """The baselines as their own asset: a copy without the caches tests leave beside them."""
     target = work_dir / "assets" / "baselines"
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(BASELINES_DIR, target, ignore=shutil.ignore_patterns("__pycache__"))
-    return assets.zipped_size(target)
+    return target
 
 
 def _median(values: list[float] | list[int]) -> float:
