@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Collection
 from functools import cache
 from pathlib import Path
 
@@ -46,10 +47,16 @@ def other_components(component: str) -> set[str]:
     return {c.name for c in TOPOLOGY.components if c.name != component}
 
 
-def copy_sources(component: str, target: Path, source: Path = FUNCTIONS_DIR) -> Path:
+def copy_sources(
+    component: str,
+    target: Path,
+    source: Path = FUNCTIONS_DIR,
+    others: Collection[str] | None = None,
+) -> Path:
     """The component's package, the shared kernel and the message models, from `source` (a
-    functions/ tree) into `target` (created, or empty); returns `target`."""
-    excluded = other_components(component)
+    functions/ tree) into `target` (created, or empty), leaving out `others` (by default the
+    topology's other components); returns `target`."""
+    excluded = set(other_components(component) if others is None else others)
 
     def ignore(directory: str, names: list[str]) -> set[str]:
         top = Path(directory) == source
@@ -114,9 +121,15 @@ def _version_of(python: str) -> str | None:
     return answer.stdout.strip()
 
 
-def build(component: str, target: Path, python: str | None, source: Path = FUNCTIONS_DIR) -> Path:
+def build(
+    component: str,
+    target: Path,
+    python: str | None,
+    source: Path = FUNCTIONS_DIR,
+    others: Collection[str] | None = None,
+) -> Path:
     """The component's asset in `target`: sources, and bytecode by `python` when given."""
-    copy_sources(component, target, source)
+    copy_sources(component, target, source, others)
     if python is not None:
         compile_bytecode(target, python)
     return target

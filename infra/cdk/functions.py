@@ -72,7 +72,9 @@ class Functions(Construct):
             asset_hash_type=AssetHashType.OUTPUT,  # what is deployed, not the whole folder
             bundling=BundlingOptions(
                 image=RUNTIME.bundling_image,  # never pulled: the local bundling always builds
-                local=LocalCodeAsset(component),
+                local=LocalCodeAsset(
+                    component, [c.name for c in topology.components if c.name != component]
+                ),
                 # part of CDK's bundling cache key: every component bundles the same folder
                 environment={"COMPONENT": component},
             ),
@@ -209,12 +211,14 @@ class Functions(Construct):
 
 @jsii.implements(ILocalBundling)
 class LocalCodeAsset:
-    """Builds `component`'s code asset on this machine (infra/code_asset.py)."""
+    """Builds `component`'s code asset on this machine (infra/code_asset.py), without the
+    packages of `others` (the topology's other components)."""
 
     warned = False
 
-    def __init__(self, component: str) -> None:
+    def __init__(self, component: str, others: list[str]) -> None:
         self.component = component
+        self.others = others
 
     def try_bundle(self, output_dir: str, options: BundlingOptions) -> bool:
         python = code_asset.runtime_python()
@@ -226,5 +230,5 @@ class LocalCodeAsset:
                 "one with uv; docs/deploy.md)",
                 file=sys.stderr,
             )
-        code_asset.build(self.component, Path(output_dir), python)
+        code_asset.build(self.component, Path(output_dir), python, others=self.others)
         return True
