@@ -85,19 +85,26 @@ def test_an_order_that_keeps_failing_is_left_for_an_operator(
     assert results[-1]["stuck"] == 1
 
 
+def _place_order_with_callback(aws: Aws) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An accepted order with a callback URL (a public address, never called): the API's
+    answer and the order's message on the orders queue."""
+    body = {
+        "customerId": "c-7",
+        "items": [{"sku": "KB-001", "quantity": 1}],
+        "callbackUrl": "https://93.184.215.14/hooks/orders",
+    }
+    status, _, answer = invoke(place_order_event(body=body))
+    assert status == 202, answer
+    (message,) = aws.receive()
+    return answer, message
+
+
 def test_a_settled_order_whose_webhook_was_never_published_is_re_sent_until_it_is(
     aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given an order with a callback, settled while the notifications queue was down: its
     # message failed after the settling write, and then went to the dead-letter queue
-    body = {
-        "customerId": "c-7",
-        "items": [{"sku": "KB-001", "quantity": 1}],
-        "callbackUrl": "https://93.184.215.14/hooks/orders",  # a public address; never called
-    }
-    status, _, answer = invoke(place_order_event(body=body))
-    assert status == 202, answer
-    (message,) = aws.receive()
+    answer, message = _place_order_with_callback(aws)
 
     def down(*_: Any) -> None:
         raise QueueUnavailable("notifications")
@@ -137,14 +144,7 @@ def test_a_settled_order_whose_event_got_out_unmarked_leaves_the_index_at_the_ne
 ) -> None:
     # Given an order whose event was published, but the worker died before recording that,
     # and whose delivery was then reported DELIVERED
-    body = {
-        "customerId": "c-7",
-        "items": [{"sku": "KB-001", "quantity": 1}],
-        "callbackUrl": "https://93.184.215.14/hooks/orders",
-    }
-    status, _, answer = invoke(place_order_event(body=body))
-    assert status == 202, answer
-    (message,) = aws.receive()
+    answer, message = _place_order_with_callback(aws)
     with monkeypatch.context() as patch:
         patch.setattr(OrderStore, "mark_published", lambda *_: None)
         assert run_worker(sqs_event(message)) == []
