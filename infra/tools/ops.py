@@ -894,16 +894,14 @@ def _parser() -> argparse.ArgumentParser:
         help="every queue and DLQ: visible, in flight, delayed, oldest; recent failures",
         parents=[targets],
     )
-    state.add_argument("--json", action="store_true", help="machine-readable output")
-    state.set_defaults(command=_status_command)
+    _reports(state, _status_command)
     dlq = areas.add_parser("dlq", help="dead-letter queues", parents=[targets])
     commands = dlq.add_subparsers(dest="action", required=True)
 
     listing = commands.add_parser(
         "list", help="each DLQ, its source queue and depth", parents=[targets]
     )
-    listing.add_argument("--json", action="store_true", help="machine-readable output")
-    listing.set_defaults(command=_list_command)
+    _reports(listing, _list_command)
 
     show = commands.add_parser(
         "show",
@@ -949,8 +947,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     load.set_defaults(command=_catalog_load_command)
     listed = catalog_commands.add_parser("show", help="every product", parents=[targets])
-    listed.add_argument("--json", action="store_true", help="machine-readable output")
-    listed.set_defaults(command=_catalog_show_command)
+    _reports(listed, _catalog_show_command)
     once = areas.add_parser(
         "invoke",
         help="run one function once on an event file, as the local runtime does (--local only)",
@@ -969,8 +966,7 @@ def _parser() -> argparse.ArgumentParser:
     key_list = key_commands.add_parser(
         "list", help="each key, newest first: id, signature, public key", parents=[targets]
     )
-    key_list.add_argument("--json", action="store_true", help="machine-readable output")
-    key_list.set_defaults(command=_keys_list_command)
+    _reports(key_list, _keys_list_command)
     key_add = key_commands.add_parser(
         "add",
         help="a new key, signing beside the others (prints what receivers need)",
@@ -1075,6 +1071,12 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be 1 or more")
     return value
+
+
+def _reports(parser: argparse.ArgumentParser, command: Callable[..., int]) -> None:
+    """A command that prints a report: a table, or with --json the same as JSON."""
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(command=command)
 
 
 def _check_target_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
