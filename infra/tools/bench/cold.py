@@ -87,10 +87,14 @@ def aws_endpoint(aws: Aws) -> dict[str, str]:
     }
 
 
-def _pid(function: LocalFunction) -> int:
-    """The process of the function's one execution environment."""
+def _environment(function: LocalFunction) -> Any:
+    """The function's one execution environment."""
     (environment,) = [e for e in function._all if e.alive]
-    return environment.process.pid
+    return environment
+
+
+def _pid(function: LocalFunction) -> int:
+    return int(_environment(function).process.pid)
 
 
 def _cpu_ms(function: LocalFunction) -> float:
@@ -177,7 +181,7 @@ def count_instructions(
         if not scenario.succeeded(answer):
             return None
         # let the environment end by itself, so that callgrind writes its count
-        (environment,) = [e for e in function._all if e.alive]
+        environment = _environment(function)
         environment.connection.shutdown(socket.SHUT_RDWR)
         os.kill(environment.process.pid, signal.SIGCONT)  # frozen between invocations
         environment.process.wait(timeout=300)
