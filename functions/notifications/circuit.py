@@ -1,7 +1,8 @@
 """A circuit breaker per destination (scheme, host and port), on Powertools' circuit breaker.
 
 Its state lives in the notifications component's own `deliveries` table, one item per
-destination (`eventId` = `circuit#https://host:443`), expiring on the table's TTL. After
+destination (`eventId` = `circuit#https://host:443`), expiring on the table's TTL, kept by
+`circuit_state` (not Powertools' DynamoDB layer, whose package imports boto3). After
 `failure_threshold` consecutive unhealthy attempts (no answer, 408, 5xx) the destination is
 paused: its events are not attempted and wait (see delivery.service). Once the recovery time
 has passed, one event is the probe (Powertools elects one worker with a conditional write); its
@@ -16,15 +17,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from notifications.delivery.decide import AttemptResult
 from shared.aws import dynamodb
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.circuit_breaker.persistence import (
-        CircuitBreakerDynamoDBPersistence,
+        CircuitBreakerPersistenceLayer,
     )
+
+    from notifications.circuit_state import CircuitStore
 
 KEY_PREFIX = "circuit#"
 
@@ -81,7 +84,8 @@ def guarded(
     )
     breaker = circuit_breaker(
         name=KEY_PREFIX + destination,
-        persistence_store=_persistence(settings.table_name),
+        # duck-typed: the breaker calls only the layer's public methods (see circuit_state)
+        persistence_store=cast("CircuitBreakerPersistenceLayer", _persistence(settings.table_name)),
         on_circuit_open=paused,
         config=config,
     )
@@ -93,14 +97,7 @@ def guarded(
 
 
 @cache
-def _persistence(table_name: str) -> CircuitBreakerDynamoDBPersistence:
-    from aws_lambda_powertools.utilities.circuit_breaker.persistence import (
-        CircuitBreakerDynamoDBPersistence,
-    )
+def _persistence(table_name: str) -> CircuitStore:
+    from notifications.circuit_state import CircuitStore
 
-    return CircuitBreakerDynamoDBPersistence(
-        table_name=table_name,
-        key_attr="eventId",  # the deliveries table's key
-        expiry_attr="expiresAt",  # and its TTL attribute
-        boto3_client=dynamodb(),
-    )
+    return CircuitStore(dynamodb(), table_name)

@@ -13,6 +13,8 @@ moto; the code is the same in both places.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
@@ -64,17 +66,33 @@ def sqs() -> SQSClient:
 
 
 def secret_value(secret_id: str) -> str:
-    """A Secrets Manager secret, cached for five minutes (Powertools parameters)."""
-    # Imported here: only the notifier reads secrets; the others skip the import at cold start.
-    # (Its package imports boto3, which the notifier's circuit breaker loads anyway.)
-    from aws_lambda_powertools.utilities import parameters
-    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+    """A Secrets Manager secret, read once per five minutes per environment.
 
-    if "secrets" not in DEFAULT_PROVIDERS:  # what get_secret uses (and clear_caches clears)
-        # not through _client: injected faults are for the queues and tables, not the secret
-        client = cast(
-            "SecretsManagerClient", session().create_client("secretsmanager", config=_CONFIG)
-        )
-        DEFAULT_PROVIDERS["secrets"] = parameters.SecretsProvider(boto3_client=client)
-    value = parameters.get_secret(secret_id, max_age=SECRET_MAX_AGE_S)
-    return value if isinstance(value, str) else value.decode()
+    Not Powertools parameters: its package imports boto3 (the cost above) for a cache of a few
+    lines. Not through `_client`: injected faults are for the queues and tables.
+    """
+    now = time.monotonic()
+    with _SECRETS_LOCK:
+        cached = _SECRETS.get(secret_id)
+    if cached is not None and now < cached[0]:
+        return cached[1]
+    answer = _secrets_manager().get_secret_value(SecretId=secret_id)
+    value = answer["SecretString"] if "SecretString" in answer else answer["SecretBinary"].decode()
+    with _SECRETS_LOCK:
+        _SECRETS[secret_id] = (now + SECRET_MAX_AGE_S, value)
+    return value
+
+
+def forget_secrets() -> None:
+    """Drop the cached secrets, as if their five minutes had passed."""
+    with _SECRETS_LOCK:
+        _SECRETS.clear()
+
+
+_SECRETS: dict[str, tuple[float, str]] = {}  # secret id -> (fresh until, value)
+_SECRETS_LOCK = threading.Lock()
+
+
+@cache
+def _secrets_manager() -> SecretsManagerClient:
+    return cast("SecretsManagerClient", session().create_client("secretsmanager", config=_CONFIG))

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from infra.local.provision import provision
@@ -22,7 +21,7 @@ def _reset_caches() -> None:
     are cached by the environment's values."""
     shared_aws.dynamodb.cache_clear()
     shared_aws.sqs.cache_clear()
-    parameters.clear_caches()
+    shared_aws.forget_secrets()
 
 
 @pytest.fixture

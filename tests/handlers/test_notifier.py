@@ -13,7 +13,6 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.circuit_breaker import base as breaker
 
 from infra.topology import WEBHOOK_MAX_ATTEMPTS
@@ -507,7 +506,7 @@ def put_signing_secret(value: str) -> None:
     boto3.client("secretsmanager").put_secret_value(
         SecretId=os.environ["WEBHOOK_SECRET_ARN"], SecretString=value
     )
-    parameters.clear_caches()  # as if the notifier's five-minute cache had expired
+    shared_aws.forget_secrets()  # as if the notifier's five-minute cache had expired
 
 
 def test_a_secret_that_cannot_sign_blames_no_receiver_and_the_event_waits_for_the_fix(

@@ -45,7 +45,7 @@ EXPECTED: dict[str, dict[tuple[ResourceKind, str], set[str]]] = {
         ("dlq", "orders"): {"sqs:SendMessage"},
     },
     "notifier": {
-        # its records, and each destination's circuit (Powertools' breaker puts and updates it)
+        # its records, and each destination's circuit (notifications.circuit_state puts and updates it)
         ("table", "deliveries"): {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
         ("queue", "notifications"): {
             "sqs:ReceiveMessage",

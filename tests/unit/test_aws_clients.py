@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from shared import aws
 from tests.conftest import fake_aws_credentials
@@ -44,3 +47,55 @@ def test_the_functions_clients_load_without_boto3() -> None:
         check=True,
     )
     assert answer.stdout.strip() == "False"
+
+
+def test_the_notifiers_circuits_and_secret_load_without_boto3() -> None:
+    """Powertools' circuit breaker persistence and parameters import boto3; ours do not."""
+    probe = (
+        "import sys; import shared.aws, notifications.circuit, notifications.circuit_state; "
+        "from aws_lambda_powertools.utilities import circuit_breaker; "
+        "notifications.circuit._persistence('deliveries'); shared.aws._secrets_manager(); "
+        "print('boto3' in sys.modules)"
+    )
+    answer = subprocess.run(  # noqa: S603 - this interpreter, a fixed probe
+        [sys.executable, "-c", probe],
+        cwd=FUNCTIONS,
+        env={"AWS_DEFAULT_REGION": "us-east-1", "PYTHONPATH": str(FUNCTIONS)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert answer.stdout.strip() == "False"
+
+
+@pytest.fixture
+def secrets(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    fake_aws_credentials(monkeypatch)
+    aws._secrets_manager.cache_clear()
+    aws.forget_secrets()
+    with mock_aws():
+        yield boto3.client("secretsmanager")
+    aws._secrets_manager.cache_clear()
+    aws.forget_secrets()
+
+
+def test_a_secret_is_read_once_per_five_minutes(
+    secrets: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(aws.time, "monotonic", lambda: now[0])
+    secrets.create_secret(Name="signing", SecretString="key-1")
+    assert aws.secret_value("signing") == "key-1"
+    secrets.put_secret_value(SecretId="signing", SecretString="key-2")
+    now[0] += aws.SECRET_MAX_AGE_S - 1
+    assert aws.secret_value("signing") == "key-1"  # cached
+    now[0] += 1
+    assert aws.secret_value("signing") == "key-2"  # read again
+    secrets.put_secret_value(SecretId="signing", SecretString="key-3")
+    aws.forget_secrets()
+    assert aws.secret_value("signing") == "key-3"
+
+
+def test_a_binary_secret_is_read_as_text(secrets: Any) -> None:
+    secrets.create_secret(Name="binary", SecretBinary=b"key-1 key-0")
+    assert aws.secret_value("binary") == "key-1 key-0"

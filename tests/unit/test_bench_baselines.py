@@ -14,7 +14,6 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from botocore.client import BaseClient
 from moto import mock_aws
 
@@ -38,7 +37,7 @@ SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 def _reset_clients() -> None:
     shared_aws.dynamodb.cache_clear()
     shared_aws.sqs.cache_clear()
-    parameters.clear_caches()
+    shared_aws.forget_secrets()
 
 
 @pytest.fixture
