@@ -585,7 +585,8 @@ ORDERS_TABLE = Table(
         ),
     ),
 )
-# Powertools idempotency records for POST /orders (Idempotency-Key), expiring after 24 hours.
+# The Idempotency-Key records of POST /orders (orders.adapters.idempotency_records), expiring
+# after 24 hours.
 IDEMPOTENCY_TABLE = Table(
     name="idempotency",
     partition_key="id",
@@ -606,7 +607,7 @@ DELIVERIES_TABLE = Table(
 
 # The sweeper's index spreads ACCEPTED orders over this many partitions.
 ACCEPTED_SHARDS = 8
-# An Idempotency-Key is remembered this long (Powertools' record TTL, and the healing lookup).
+# An Idempotency-Key is remembered this long (its record's TTL, and the healing lookup).
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
 # Webhook delivery: attempts are receives of the notification message; the notifier dead-letters
 # an event itself (with the failure's context) after the last attempt or a permanent failure.
@@ -724,7 +725,7 @@ ORDER_API = Function(
         "products": ("GetItem", "Scan"),
         # insert_order, get_order, delete_accepted_order (an order that could not be queued)
         "orders": ("PutItem", "GetItem", "DeleteItem"),
-        # Powertools' DynamoDBPersistenceLayer (its documented four)
+        # the Idempotency-Key records: claim, read a refused claim, complete, release
         "idempotency": ("GetItem", "PutItem", "UpdateItem", "DeleteItem"),
     },
     indexes=("byIdempotencyKey",),

@@ -36,6 +36,18 @@ def test_same_key_and_body_return_the_same_answer_and_one_order(aws: Aws) -> Non
     assert len(aws.receive()) == 1
 
 
+def test_the_same_order_spelled_otherwise_is_the_same_request(aws: Aws) -> None:
+    first = place()
+    reordered = dict(reversed(BODY.items()))
+    assert json.dumps(reordered) != json.dumps(BODY)
+
+    second = place(body=reordered)
+
+    assert second[0] == 202
+    assert second[2] == first[2]
+    assert aws.count("orders") == 1
+
+
 def test_same_key_with_another_body_is_refused_and_changes_nothing(aws: Aws) -> None:
     place()
     status, headers, problem = place(body=BODY | {"customerId": "someone-else"})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import re
@@ -13,7 +12,6 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from cfnlint.api import lint  # type: ignore[import-untyped]
 
 from infra.cdk.api import (
@@ -36,6 +34,7 @@ from infra.topology import (
     EventSource,
     Function,
 )
+from orders.adapters import idempotency_records
 from tests.infra.synth import (
     MESSAGING_STACK,
     REPO,
@@ -717,10 +716,9 @@ def test_every_topology_index_is_on_its_table_with_string_keys_and_every_attribu
             assert {types[key["AttributeName"]] for key in keys} == {"S"}
 
 
-def test_the_idempotency_table_has_the_key_and_expiry_powertools_uses(api_template: Json) -> None:
-    # Given the persistence layer as the API builds it: Powertools' attribute names
-    defaults = inspect.signature(DynamoDBPersistenceLayer).parameters
-    key, expiry = defaults["key_attr"].default, defaults["expiry_attr"].default
+def test_the_idempotency_table_has_the_key_and_expiry_its_records_use(api_template: Json) -> None:
+    # Given the attribute names the API's records are written with
+    key, expiry = idempotency_records.KEY_ATTRIBUTE, idempotency_records.TTL_ATTRIBUTE
     resources = api_template["Resources"]
     api_environment = resources[function_id(resources, TOPOLOGY.api_function())]["Properties"][
         "Environment"

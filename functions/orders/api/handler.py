@@ -63,8 +63,7 @@ def place_order(settings: ApiSettings) -> Response[str]:
             local_mode=settings.webhook_local_mode,
         )
     else:
-        # Imported on first use: only keyed requests pay Powertools idempotency's import and
-        # first-use setup (~20 ms once this module's imports are in: docs/performance.md).
+        # Imported on first use: only keyed requests load the key's records.
         from orders.api import idempotency
 
         accepted = idempotency.place_order(
