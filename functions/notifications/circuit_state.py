@@ -86,10 +86,10 @@ class CircuitStore:
             return cached
         try:
             item = self._client.get_item(TableName=self._table, Key=_key(name)).get("Item")
+            record = _record(name, item) if item else CircuitRecord(name, CircuitState.CLOSED)
         except Exception:  # a breaker must never become an outage of its own
             logger.warning("circuit %s unreadable; treated as closed", name, exc_info=True)
             return CircuitRecord(name, CircuitState.CLOSED)
-        record = _record(name, item) if item else CircuitRecord(name, CircuitState.CLOSED)
         self._remember(record)
         return record
 

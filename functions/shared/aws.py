@@ -71,7 +71,7 @@ def secret_value(secret_id: str) -> str:
     Not Powertools parameters: its package imports boto3 (the cost above) for a cache of a few
     lines. Not through `_client`: injected faults are for the queues and tables.
     """
-    now = time.monotonic()
+    now = _clock()
     with _SECRETS_LOCK:
         cached = _SECRETS.get(secret_id)
     if cached is not None and now < cached[0]:
@@ -84,13 +84,15 @@ def secret_value(secret_id: str) -> str:
 
 
 def forget_secrets() -> None:
-    """Drop the cached secrets, as if their five minutes had passed."""
+    """Drop the cached secrets, as if their five minutes had passed, and their client."""
     with _SECRETS_LOCK:
         _SECRETS.clear()
+    _secrets_manager.cache_clear()
 
 
 _SECRETS: dict[str, tuple[float, str]] = {}  # secret id -> (fresh until, value)
 _SECRETS_LOCK = threading.Lock()
+_clock = time.monotonic  # the secrets' clock (tests move it, not the process's)
 
 
 @cache

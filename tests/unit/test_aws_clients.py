@@ -71,11 +71,9 @@ def test_the_notifiers_circuits_and_secret_load_without_boto3() -> None:
 @pytest.fixture
 def secrets(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     fake_aws_credentials(monkeypatch)
-    aws._secrets_manager.cache_clear()
     aws.forget_secrets()
     with mock_aws():
         yield boto3.client("secretsmanager")
-    aws._secrets_manager.cache_clear()
     aws.forget_secrets()
 
 
@@ -83,7 +81,7 @@ def test_a_secret_is_read_once_per_five_minutes(
     secrets: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = [1000.0]
-    monkeypatch.setattr(aws.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(aws, "_clock", lambda: now[0])
     secrets.create_secret(Name="signing", SecretString="key-1")
     assert aws.secret_value("signing") == "key-1"
     secrets.put_secret_value(SecretId="signing", SecretString="key-2")

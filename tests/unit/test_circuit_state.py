@@ -145,3 +145,19 @@ def test_an_unreadable_table_reads_as_closed_and_is_read_again(
     assert broken.get_state(NAME).state is CircuitState.CLOSED
     broken._table = "ours"  # the table is back: nothing stale was cached
     assert broken.get_state(NAME).state is CircuitState.OPEN
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"failure_count": {"N": "3"}},
+        {"state": {"S": "AJAR"}},
+        {"state": {"S": "OPEN"}, "opened_at": {"S": "x"}},
+    ],
+    ids=["no state", "unknown state", "not a number"],
+)
+def test_an_unreadable_item_reads_as_closed(
+    client: Any, clock: list[int], item: dict[str, Any]
+) -> None:
+    client.put_item(TableName="ours", Item={"eventId": {"S": NAME}, **item})
+    assert CircuitStore(client, "ours").get_state(NAME).state is CircuitState.CLOSED

@@ -20,7 +20,7 @@ from datetime import timedelta
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orders.adapters.idempotency_records import IdempotencyRecords
+from orders.adapters.idempotency_records import Answered, IdempotencyRecords
 from orders.domain import service
 from orders.domain.models import Accepted, PlaceOrder
 from orders.settings import ApiSettings
@@ -52,9 +52,9 @@ def place_order(
     )
     # the claim lapses with this invocation, so a crashed request can be retried
     deadline_ms = int(time.time() * 1000) + context.get_remaining_time_in_millis()
-    first_answer = records.claim(scoped, fingerprint(request), deadline_ms)
-    if first_answer is not None:
-        return Accepted.model_validate_json(first_answer)
+    claim = records.claim(scoped, fingerprint(request), deadline_ms)
+    if isinstance(claim, Answered):
+        return Accepted.model_validate_json(claim.answer)
     try:
         accepted = service.place_order(
             request,
@@ -67,7 +67,7 @@ def place_order(
             idempotency_window=timedelta(seconds=settings.idempotency_window_seconds),
         )
     except Exception:
-        records.release(scoped)
+        records.release(claim)
         raise
-    records.complete(scoped, accepted.model_dump_json())
+    records.complete(claim, accepted.model_dump_json())
     return accepted
