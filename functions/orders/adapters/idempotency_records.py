@@ -168,13 +168,11 @@ class IdempotencyRecords:
 def _logged_not_raised(failure: str) -> Iterator[None]:
     try:
         yield
-    except ClientError as error:
-        if _code(error) == "ConditionalCheckFailedException":
+    except Exception as error:
+        if isinstance(error, ClientError) and _code(error) == "ConditionalCheckFailedException":
             logger.warning("idempotency record %s: its claim had lapsed", failure)
         else:
             logger.warning("idempotency record %s; its claim will lapse", failure, exc_info=True)
-    except Exception:
-        logger.warning("idempotency record %s; its claim will lapse", failure, exc_info=True)
 
 
 def _record_id(key: str) -> str:
