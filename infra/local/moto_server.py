@@ -11,7 +11,11 @@ moto 5.2 breaks that two ways: concurrent long polls on one FIFO queue decide wi
 of the groups in flight (a group's third message went out while its first two were in flight),
 and messages that are visible again still count as in flight, so the first of a group to time
 out is skipped and the last is delivered first. Receives on a FIFO queue run one at a time here,
-and only invisible messages hold their group.
+and only invisible messages hold their group. And each pass of a FIFO receive sees the queue at
+one instant: moto's loop read the clock message by message and kept the groups in flight from
+its first pass, so a group whose messages timed out during a long poll could skip its first
+message (still held, by a stale view) and deliver the next ones (no longer held, by a fresh
+one): the group's order broken.
 
 moto decides whether each message is visible, and whether it is delayed, with its own clock
 (`unix_time_millis`, two datetime conversions, ~20 us) at every call, and scans every message of
@@ -110,14 +114,74 @@ def _fifo_groups_in_flight() -> None:
     Queue.pending_message_groups = property(pending_message_groups)  # type: ignore[method-assign,assignment]
 
 
+def _wall_ms() -> float:
+    return time.time() * 1000
+
+
+_INSTANT = threading.local()  # `ms`: the one instant a FIFO receive's pass sees, in this thread
+
+
+def _now_ms() -> float:
+    frozen: float | None = getattr(_INSTANT, "ms", None)
+    return _wall_ms() if frozen is None else frozen
+
+
+def _fifo_receives_see_one_instant() -> None:
+    from moto.sqs.models import SQSBackend
+
+    receive = SQSBackend.receive_message
+
+    def receive_message(
+        self: Any,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
+        message_attribute_names: list[str] | None = None,
+    ) -> Any:
+        queue = self.get_queue(queue_name)
+        if not queue.fifo_queue:
+            return receive(
+                self,
+                queue_name,
+                count,
+                wait_seconds_timeout,
+                visibility_timeout,
+                message_attribute_names,
+            )
+        polling_ends = time.monotonic() + wait_seconds_timeout
+        while True:
+            _INSTANT.ms = _wall_ms()
+            try:
+                # moto's own cleanup (a consumer that timed out no longer holds its message),
+                # done before the pass rather than in the middle of it
+                for message in list(queue.pending_messages):
+                    if message.visible:
+                        queue.pending_messages.discard(message)
+                # one pass, no wait: moto's loop would keep this pass's groups in flight
+                received = receive(
+                    self, queue_name, count, 0, visibility_timeout, message_attribute_names
+                )
+            finally:
+                _INSTANT.ms = None
+            remaining = polling_ends - time.monotonic()
+            if received or remaining <= 0:
+                return received
+            queue.wait_for_messages(min(1.0, remaining))  # a new message wakes it
+            if queue.messages:  # visible, but their groups are in flight: no busy loop
+                time.sleep(min(0.05, max(0.0, polling_ends - time.monotonic())))
+
+    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+
+
 def _cheap_message_clock() -> None:
     from moto.sqs.models import Message
 
     def visible(self: Any) -> bool:
-        return time.time() * 1000 > float(self.visible_at)
+        return _now_ms() > float(self.visible_at)
 
     def delayed(self: Any) -> bool:
-        return time.time() * 1000 < float(self.delayed_until)
+        return _now_ms() < float(self.delayed_until)
 
     Message.visible = property(visible)  # type: ignore[method-assign,assignment]
     Message.delayed = property(delayed)  # type: ignore[method-assign,assignment]
@@ -199,6 +263,7 @@ def main(host: str, port: int) -> None:
 
     _fifo_groups_in_flight()
     _cheap_message_clock()
+    _fifo_receives_see_one_instant()
     _transactions_copy_only_their_items()
     _freeze_survivors_of_full_collections()
     app = SerializedFifoReceives(
