@@ -31,34 +31,25 @@ def test_every_client_comes_from_the_one_session(monkeypatch: pytest.MonkeyPatch
         aws.sqs.cache_clear()
 
 
-def test_the_functions_clients_load_without_boto3() -> None:
-    """boto3 would add its S3 transfer manager and resource layer to every cold start."""
-    probe = (
-        "import sys; import shared.aws, shared.batch, orders.adapters.store; "
-        "shared.aws.dynamodb(); shared.aws.sqs(); "
-        "print('boto3' in sys.modules)"
-    )
-    answer = subprocess.run(  # noqa: S603 - this interpreter, a fixed probe
-        [sys.executable, "-c", probe],
-        cwd=FUNCTIONS,
-        env={"AWS_DEFAULT_REGION": "us-east-1", "PYTHONPATH": str(FUNCTIONS)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert answer.stdout.strip() == "False"
-
-
-def test_the_notifiers_circuits_and_secret_load_without_boto3() -> None:
-    """Powertools' circuit breaker persistence and parameters import boto3; ours do not."""
-    probe = (
-        "import sys; import shared.aws, notifications.circuit, notifications.circuit_state; "
+@pytest.mark.parametrize(
+    "path",
+    [
+        # every function's clients
+        "import shared.aws, shared.batch, orders.adapters.store; "
+        "shared.aws.dynamodb(); shared.aws.sqs()",
+        # the API's Idempotency-Key records (Powertools idempotency imports boto3)
+        "import orders.api.idempotency, orders.adapters.idempotency_records",
+        # the notifier's circuits and secret (Powertools' persistence and parameters do)
+        "import shared.aws, notifications.circuit, notifications.circuit_state; "
         "from aws_lambda_powertools.utilities import circuit_breaker; "
-        "notifications.circuit._persistence('deliveries'); shared.aws._secrets_manager(); "
-        "print('boto3' in sys.modules)"
-    )
+        "notifications.circuit._persistence('deliveries'); shared.aws._secrets_manager()",
+    ],
+    ids=["clients", "idempotency", "circuits and secret"],
+)
+def test_the_functions_paths_load_without_boto3(path: str) -> None:
+    """boto3 would add its S3 transfer manager and resource layer to the cold start."""
     answer = subprocess.run(  # noqa: S603 - this interpreter, a fixed probe
-        [sys.executable, "-c", probe],
+        [sys.executable, "-c", f"import sys; {path}; print('boto3' in sys.modules)"],
         cwd=FUNCTIONS,
         env={"AWS_DEFAULT_REGION": "us-east-1", "PYTHONPATH": str(FUNCTIONS)},
         capture_output=True,
