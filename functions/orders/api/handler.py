@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from functools import cache, wraps
 from typing import Any
 
@@ -25,7 +26,7 @@ from orders.api.problems import (
 from orders.api.rest import NotFound, Response, RestRouter
 from orders.domain import service
 from orders.domain.errors import CallbackRefused, DomainError, OrderNotFound, ProductNotFound
-from orders.domain.models import SKU_PATTERN, PlaceOrder
+from orders.domain.models import SKU_PATTERN, Accepted, PlaceOrder
 from orders.settings import ApiSettings
 from shared.lifecycle import init_done
 from shared.observability import CORRELATION_ID_HEADER, logger, metrics
@@ -53,21 +54,27 @@ def place_order(settings: ApiSettings) -> Response[str]:
     request = http.parse_json_body(event, PlaceOrder, settings.max_body_bytes)
     key = http.idempotency_key(event)
     correlation_id, client = logger.get_correlation_id() or "", current_client()
-    if key is None:
-        accepted = service.place_order(
+
+    def place(idempotency_key: str | None = None) -> Accepted:
+        return service.place_order(
             request,
             client,
             correlation_id,
             store=settings.store(),
             queues=settings.queues(),
             local_mode=settings.webhook_local_mode,
+            idempotency_key=idempotency_key,
+            idempotency_window=timedelta(seconds=settings.idempotency_window_seconds),
         )
+
+    if key is None:
+        accepted = place()
     else:
         # Imported on first use: only keyed requests load the key's records.
         from orders.api import idempotency
 
         accepted = idempotency.place_order(
-            key, request, client, correlation_id, settings, _app().lambda_context
+            key, request, client, settings, _app().lambda_context, place
         )
     body = http.accepted_body(accepted, http.base_path(event))
     return http.json_response(202, body, headers={"Location": body.links.self})

@@ -16,12 +16,11 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from datetime import timedelta
+from collections.abc import Callable
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from orders.adapters.idempotency_records import Answered, IdempotencyRecords
-from orders.domain import service
 from orders.domain.models import Accepted, PlaceOrder
 from orders.settings import ApiSettings
 
@@ -41,11 +40,12 @@ def place_order(
     key: str,
     request: PlaceOrder,
     client: str,
-    correlation_id: str,
     settings: ApiSettings,
     context: LambdaContext,
+    place: Callable[[str], Accepted],
 ) -> Accepted:
-    """Place an order at most once per (client, key); raises the domain's errors."""
+    """`place(the key as stored)` at most once per (client, key), else the first answer again;
+    raises the domain's errors."""
     scoped = scoped_key(client, key)
     records = IdempotencyRecords(
         settings.idempotency_table_name, settings.idempotency_window_seconds
@@ -56,16 +56,7 @@ def place_order(
     if isinstance(claim, Answered):
         return Accepted.model_validate_json(claim.answer)
     try:
-        accepted = service.place_order(
-            request,
-            client,
-            correlation_id,
-            store=settings.store(),
-            queues=settings.queues(),
-            local_mode=settings.webhook_local_mode,
-            idempotency_key=scoped,
-            idempotency_window=timedelta(seconds=settings.idempotency_window_seconds),
-        )
+        accepted = place(scoped)
     except Exception:
         records.release(claim)
         raise
